@@ -16,7 +16,7 @@ fi
 root=$(mktemp -d /var/tmp/flask-nginx-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 debootstrap --variant=minbase --components=main \
-  --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps \
+  --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,curl,sudo \
   "$suite" "$root" "$mirror" >"$root.log" 2>&1 || { tail -30 "$root.log"; exit 1; }
 rm -f "$root.log"
 # Extra CA certificates of the controller (e.g. an intercepting proxy).

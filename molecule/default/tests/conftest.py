@@ -1,0 +1,43 @@
+"""Helpers shared by the testinfra tests of the default scenario."""
+import json
+import shlex
+
+import pytest
+
+APP = "shop"
+SERVER_NAME = "shop.test"
+UNIT = f"gunicorn-{APP}"
+
+
+class Http:
+    """Real HTTP requests made with curl inside the host, through Nginx on port 80."""
+
+    def __init__(self, host):
+        self.host = host
+
+    def request(self, path, *curl_args, host_header=SERVER_NAME, scheme="http", port=None):
+        port = port or (443 if scheme == "https" else 80)
+        args = ["curl", "-sS", "-o", "/dev/stdout", "-D", "/dev/stderr", "--max-time", "10",
+                "-H", f"Host: {host_header}", *curl_args, f"{scheme}://127.0.0.1:{port}{path}"]
+        return self.host.run(" ".join(shlex.quote(a) for a in args))
+
+    def get(self, path, *curl_args, **kwargs):
+        result = self.request(path, *curl_args, **kwargs)
+        assert result.rc == 0, f"curl {path} failed: {result.stderr}"
+        status = int(result.stderr.split()[1])
+        headers = {}
+        for line in result.stderr.splitlines()[1:]:
+            if ":" in line:
+                key, value = line.split(":", 1)
+                headers[key.strip().lower()] = value.strip()
+        return status, headers, result.stdout
+
+    def json(self, path, *curl_args, **kwargs):
+        status, _, body = self.get(path, *curl_args, **kwargs)
+        assert status == 200, body
+        return json.loads(body)
+
+
+@pytest.fixture
+def http(host):
+    return Http(host)
