@@ -15,9 +15,9 @@ class Http:
     def __init__(self, host):
         self.host = host
 
-    def request(self, path, *curl_args, host_header=SERVER_NAME, scheme="http", port=None):
+    def request(self, path, *curl_args, host_header=SERVER_NAME, scheme="http", port=None, body=True):
         port = port or (443 if scheme == "https" else 80)
-        args = ["curl", "-sS", "-o", "/dev/stdout", "-D", "/dev/stderr", "--max-time", "10",
+        args = ["curl", "-sS", "-o", "/dev/stdout" if body else "/dev/null", "-D", "/dev/stderr", "--max-time", "10",
                 "-H", f"Host: {host_header}", *curl_args, f"{scheme}://127.0.0.1:{port}{path}"]
         return self.host.run(" ".join(shlex.quote(a) for a in args))
 

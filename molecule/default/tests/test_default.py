@@ -69,7 +69,7 @@ def test_app_sees_the_real_client_and_scheme_not_spoofed_headers(http):
 
 
 def test_static_files_have_cache_headers_and_gzip(http):
-    status, headers, _ = http.get("/static/style.css", "-H", "Accept-Encoding: gzip")
+    status, headers, _ = http.get("/static/style.css", "-H", "Accept-Encoding: gzip", body=False)
     assert status == 200
     assert headers["content-encoding"] == "gzip"
     assert re.search(r"max-age=\d+", headers["cache-control"])
@@ -168,7 +168,10 @@ def test_check_mode_on_the_converged_host_reports_no_change(host):
         ["ansible-playbook", "--check", "--diff", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
          "--limit", name, os.path.join(scenario, "converge.yml")],
         capture_output=True, text=True, check=False,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    recap = re.search(rf"^{re.escape(name)}\s*:.*$", result.stdout, re.M).group(0)
+    recap = re.search(rf"^{re.escape(name)}\s*:.*$", result.stdout, re.M)
+    assert recap, result.stdout[-3000:]
+    recap = recap.group(0)
     assert "changed=0" in recap and "failed=0" in recap, result.stdout[-3000:]
