@@ -1,6 +1,7 @@
 """Shared helpers of the fast tests: no containers, only Ansible and nginx -t on this machine."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ def ansible_playbook(playbook, extra_vars, tmp_dir):
     """Run tests/PLAYBOOK on the implicit localhost with EXTRA_VARS (passed as -e @file).
 
     The demo inventory is kept out (-i localhost,): its group vars would apply to
-    localhost and send the play to a container.
+    localhost and send the play to a container. The interpreter is pinned to this
+    Python: discovery may pick a broken shim.
     """
     vars_file = Path(tmp_dir) / f"{Path(playbook).stem}-vars.json"
     vars_file.write_text(json.dumps(extra_vars))
@@ -32,6 +34,8 @@ def ansible_playbook(playbook, extra_vars, tmp_dir):
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_ROLES_PATH=str(REPO / "roles"),
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+        ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_RETRY_FILES_ENABLED="0",
@@ -50,3 +54,9 @@ def nginx_binary():
     if os.access(cached, os.X_OK):
         return str(cached)
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+
+
+def nginx_version(nginx):
+    """The version `nginx -v` reports, e.g. "1.22.1"."""
+    result = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=30)
+    return re.search(r"nginx/([0-9.]+)", result.stderr).group(1)
