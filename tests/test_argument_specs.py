@@ -58,8 +58,9 @@ SERVER_NAMES_RULE = assertion("flask_nginx_server_names | reject('match', __flas
 # name -> (extra vars, text the output must show: the failed rule or argument).
 BAD = {
     "workers-not-an-int": ({"flask_nginx_gunicorn_workers": "many"}, argspec("flask_nginx_gunicorn_workers")),
-    # A plain string passes the spec (a list type splits it) but not the rule, by its characters.
-    "server-names-string": ({"flask_nginx_server_names": "example.com"}, SERVER_NAMES_RULE),
+    # A plain string passes the spec (a list type splits it for the check) but not the rule.
+    "server-names-string": ({"flask_nginx_server_names": "example.com"},
+                            assertion("flask_nginx_server_names is not string")),
     "server-name-punctuation": ({"flask_nginx_server_names": ["bad name!"]}, SERVER_NAMES_RULE),
     "server-name-space": ({"flask_nginx_server_names": ["ex ample.com"]}, SERVER_NAMES_RULE),
     "server-names-empty": ({"flask_nginx_server_names": []}, assertion("flask_nginx_server_names | length > 0")),
@@ -75,13 +76,12 @@ BAD = {
     "gunicorn-bind-without-port": ({"flask_nginx_gunicorn_bind": "10.0.0.5"},
                                    assertion("flask_nginx_gunicorn_bind == ''")),
     "keepalive-not-above-upstream": ({"flask_nginx_gunicorn_keepalive": 60},
-                                     assertion("flask_nginx_gunicorn_keepalive >")),
+                                     assertion("flask_nginx_gunicorn_keepalive | int >")),
     "app-src-missing": ({"flask_nginx_app_src": "/nonexistent"},
                         "flask_nginx_app_src=/nonexistent must be a directory on the controller"),
-    # Role bug: the spec only checks a plain string against the list type (splitting it),
-    # the rule then checks it character by character, and the site gets
-    # `server_name l o c a l h o s t;`.
-    "server-names-bare-word": ({"flask_nginx_server_names": "localhost"}, SERVER_NAMES_RULE),
+    # Without its own rule a bare word would become `server_name l o c a l h o s t;`.
+    "server-names-bare-word": ({"flask_nginx_server_names": "localhost"},
+                               assertion("flask_nginx_server_names is not string")),
 }
 GOOD = {
     "defaults": {},
@@ -96,22 +96,10 @@ GOOD = {
         "flask_nginx_ipv6": "never",
         "flask_nginx_gunicorn_keepalive": 90,
     },
-    # Role bug: `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it
-    # as an int, but tasks/validate.yml compares it with an int and fails on the type.
+    # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
+    # and the role must cast it where it compares.
     "int-given-as-string": {"flask_nginx_gunicorn_keepalive": "90"},
 }
-# Cases that show a role bug: they fail until the role is fixed (then drop them from here).
-KNOWN_BUGS = {
-    "server-names-bare-word": "a plain string is accepted as flask_nginx_server_names",
-    "int-given-as-string": "int options given as strings (-e name=value) break tasks/validate.yml",
-}
-
-
-def cases(names):
-    return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name]))
-            if name in KNOWN_BUGS else name for name in names]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Run tests/validate.yml once per case, side by side; return name -> (rc, output)."""
@@ -125,13 +113,13 @@ def runs(tmp_path_factory):
         return dict(pool.map(run, inputs))
 
 
-@pytest.mark.parametrize("case", cases(GOOD))
+@pytest.mark.parametrize("case", list(GOOD))
 def test_good_values_pass(runs, case):
     rc, output = runs[case]
     assert rc == 0, output
 
 
-@pytest.mark.parametrize("case", cases(BAD))
+@pytest.mark.parametrize("case", list(BAD))
 def test_bad_value_is_rejected(runs, case):
     rc, output = runs[case]
     assert rc != 0, f"accepted:\n{output}"

@@ -16,9 +16,11 @@ class Http:
         self.host = host
 
     def request(self, path, *curl_args, host_header=SERVER_NAME, scheme="http", port=None, body=True):
+        """curl to 127.0.0.1 under a site's name (Host header and TLS SNI)."""
         port = port or (443 if scheme == "https" else 80)
-        args = ["curl", "-sS", "-o", "/dev/stdout" if body else "/dev/null", "-D", "/dev/stderr", "--max-time", "10",
-                "-H", f"Host: {host_header}", *curl_args, f"{scheme}://127.0.0.1:{port}{path}"]
+        args = ["curl", "-sS", "-o", "/dev/stdout" if body else "/dev/null", "-D", "/dev/stderr",
+                "--max-time", "10", "--resolve", f"{host_header}:{port}:127.0.0.1",
+                *curl_args, f"{scheme}://{host_header}:{port}{path}"]
         return self.host.run(" ".join(shlex.quote(a) for a in args))
 
     def get(self, path, *curl_args, **kwargs):

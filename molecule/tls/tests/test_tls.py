@@ -1,0 +1,152 @@
+"""tls scenario: certificates from a real ACME server (Pebble), real http-01."""
+import os
+import re
+import subprocess
+import time
+
+import pytest
+import testinfra
+
+testinfra_hosts = ["ansible://flask-nginx-tls-app"]
+
+NAMES = ["shop.test", "www.shop.test"]
+CA = "/usr/local/share/ca-certificates/flask-nginx-acme-shop.crt"
+PEBBLE_ROOT = "/root/pebble-root.pem"
+
+
+def pebble():
+    return testinfra.get_host("ansible://flask-nginx-tls-pebble",
+                              ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+def served_certificate(host, name="shop.test"):
+    return host.check_output(
+        f"echo | openssl s_client -connect 127.0.0.1:443 -servername {name} 2>/dev/null"
+        " | openssl x509 -noout -serial -issuer -ext subjectAltName")
+
+
+def serial(host):
+    return re.search(r"serial=(\w+)", served_certificate(host)).group(1)
+
+
+def nginx_pid(host):
+    return host.check_output("systemctl show -p MainPID --value nginx")
+
+
+def converge(*extra_args):
+    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         os.path.join(scenario, "converge.yml"), *extra_args],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+    )
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host):
+    """Pebble's (random, per run) root CA, fetched from its management API."""
+    host.run_expect([0], f"curl -fsS --cacert {CA} https://pebble:15000/roots/0 -o {PEBBLE_ROOT}")
+    return PEBBLE_ROOT
+
+
+def test_certificate_is_issued_by_pebble_for_exactly_the_configured_names(host, pebble_root):
+    text = served_certificate(host)
+    sans = sorted(re.findall(r"DNS:([^,\s]+)", text))
+    assert sans == sorted(NAMES)
+    assert "Pebble" in text.split("issuer=")[1].splitlines()[0]
+    # The whole chain verifies against Pebble's root for each name.
+    for name in NAMES:
+        host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve {name}:443:127.0.0.1 https://{name}/healthz")
+
+
+def test_https_serves_the_app_and_reports_https(host, pebble_root):
+    out = host.check_output(f"curl -fsS --cacert {pebble_root} --resolve shop.test:443:127.0.0.1 https://shop.test/api/info")
+    assert '"scheme":"https"' in out.replace(" ", "")
+
+
+def test_certificate_key_is_ecdsa(host):
+    out = host.check_output("echo | openssl s_client -connect 127.0.0.1:443 -servername shop.test 2>/dev/null"
+                            " | openssl x509 -noout -text")
+    assert "id-ecPublicKey" in out
+
+
+def test_http_redirects_to_https(host):
+    out = host.check_output("curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: www.shop.test' http://127.0.0.1/a?b=1")
+    assert out == "301 https://www.shop.test/a?b=1"
+
+
+def test_challenge_path_is_reachable_over_http(host):
+    host.run_expect([0], "mkdir -p /var/www/flask-nginx-acme/.well-known/acme-challenge"
+                         " && echo probe-token > /var/www/flask-nginx-acme/.well-known/acme-challenge/probe")
+    out = host.check_output("curl -sS -w ' %{http_code}' -H 'Host: shop.test' http://127.0.0.1/.well-known/acme-challenge/probe")
+    host.run("rm -f /var/www/flask-nginx-acme/.well-known/acme-challenge/probe")
+    assert out == "probe-token 200"
+
+
+@pytest.mark.parametrize("protocol", ["-tls1", "-tls1_1"])
+def test_protocols_below_tls12_are_refused(host, protocol):
+    result = host.run("echo | openssl s_client -connect 127.0.0.1:443 -servername shop.test "
+                      f"{protocol} -cipher DEFAULT:@SECLEVEL=0 2>&1")
+    assert result.rc != 0 or "Cipher is (NONE)" in result.stdout
+
+
+def test_renewal_timer_is_enabled_and_hook_reloads_nginx(host):
+    assert host.service("certbot.timer").is_enabled
+    assert host.service("certbot.timer").is_running
+    hook = host.file("/etc/letsencrypt/renewal-hooks/deploy/flask-nginx-reload-nginx")
+    assert hook.mode == 0o755 and "systemctl reload nginx" in hook.content_string
+    renewal = host.file("/etc/letsencrypt/renewal/shop.conf").content_string
+    assert "authenticator = webroot" in renewal
+    assert "server = https://pebble:14000/dir" in renewal
+
+
+def test_forced_renewal_serves_a_new_certificate_without_restarting_nginx(host):
+    before, pid = serial(host), nginx_pid(host)
+    host.run_expect([0], "certbot renew --force-renewal --cert-name shop --no-random-sleep-on-renew")
+    for _ in range(20):
+        if serial(host) != before:
+            break
+        time.sleep(0.5)
+    assert serial(host) != before
+    assert nginx_pid(host) == pid, "Nginx was restarted, not reloaded"
+
+
+def test_second_converge_requests_no_certificate(host):
+    archive = "ls /etc/letsencrypt/archive/shop/ | grep -c '^cert'"
+    count = host.check_output(archive)
+    result = converge()
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"flask-nginx-tls-app\s*:.*changed=0", result.stdout), result.stdout[-3000:]
+    assert host.check_output(archive) == count
+
+
+def test_adding_a_name_expands_the_certificate(host, pebble_root):
+    result = converge("-e", '{"flask_nginx_server_names": ["shop.test", "www.shop.test", "new.shop.test"]}')
+    assert result.returncode == 0, result.stdout[-3000:]
+    sans = sorted(re.findall(r"DNS:([^,\s]+)", served_certificate(host, "new.shop.test")))
+    assert sans == sorted(NAMES + ["new.shop.test"])
+    host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve new.shop.test:443:127.0.0.1 https://new.shop.test/healthz")
+
+
+def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
+    """With the CA stopped, a run that needs a certificate fails, names the
+    names and the CA, and the host keeps serving HTTPS with its certificate."""
+    ca = pebble()
+    before = serial(host)
+    ca.run_expect([0], "systemctl stop pebble")
+    try:
+        result = converge()  # back to two names: needs a new certificate
+        assert result.returncode != 0
+        assert "gave no certificate for shop.test, www.shop.test" in result.stdout, result.stdout[-3000:]
+        assert "https://pebble:14000/dir" in result.stdout
+        assert serial(host) == before
+        for name in NAMES:
+            host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve {name}:443:127.0.0.1 https://{name}/healthz")
+        host.run_expect([0], "nginx -t")
+    finally:
+        ca.run_expect([0], "systemctl start pebble")
+    result = converge()
+    assert result.returncode == 0, result.stdout[-3000:]
+    sans = sorted(re.findall(r"DNS:([^,\s]+)", served_certificate(host)))
+    assert sans == sorted(NAMES)
