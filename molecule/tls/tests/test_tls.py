@@ -130,17 +130,26 @@ def test_adding_a_name_expands_the_certificate(host, pebble_root):
 
 
 def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
-    """With the CA stopped, a run that needs a certificate fails, names the
-    names and the CA, and the host keeps serving HTTPS with its certificate."""
+    """With the CA stopped, a run that needs a certificate fails, naming the
+    names and the CA; a new site keeps serving HTTP, and a site with a
+    certificate keeps serving HTTPS with it."""
     ca = pebble()
     before = serial(host)
     ca.run_expect([0], "systemctl stop pebble")
     try:
-        result = converge()  # back to two names: needs a new certificate
+        # A second app on this host, HTTP only so far, asks for its first certificate.
+        result = converge("-e", '{"flask_nginx_app_name": "blog", "flask_nginx_server_names": ["blog.test"]}')
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert "gave no certificate for blog.test" in output, output[-3000:]
+        assert "https://pebble:14000/dir" in output
+        assert host.check_output("curl -sS -H 'Host: blog.test' http://127.0.0.1/healthz").startswith('{"status":"ok"')
+
+        # The shop drops new.shop.test again: that needs a new certificate.
+        result = converge()
         output = result.stdout + result.stderr
         assert result.returncode != 0
         assert "gave no certificate for shop.test, www.shop.test" in output, output[-3000:]
-        assert "https://pebble:14000/dir" in output
         assert serial(host) == before
         for name in NAMES:
             host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve {name}:443:127.0.0.1 https://{name}/healthz")
