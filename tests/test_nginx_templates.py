@@ -7,33 +7,34 @@ import pytest
 from conftest import ansible_playbook, nginx_binary, nginx_version
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
-SITE, DEFAULT_80 = "flaskapp.conf", "flask-nginx-default-80.conf"
+SITE, DEFAULT_80, UP = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf"
 
 # name -> (variables over the role's defaults and vars, the files the role renders).
 CASES = {
-    "defaults": ({}, [DEFAULT_80, SITE]),
+    "defaults": ({}, [DEFAULT_80, UP, SITE]),
     "two-names-port-8081-ipv6": ({
         "flask_nginx_server_names": ["example.com", "www.example.com"],
         "flask_nginx_http_port": 8081,
         "__flask_nginx_listen_ipv6": True,
-    }, ["flask-nginx-default-8081.conf", SITE]),
-    "tcp-upstream": ({"flask_nginx_gunicorn_bind": "10.0.0.5:8000"}, [DEFAULT_80, SITE]),
-    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, SITE]),
+    }, ["flask-nginx-default-8081.conf", UP, SITE]),
+    # What tasks/validate.yml decides for an app host behind a separate load balancer.
+    "tcp-upstream": ({"__flask_nginx_bind": "10.0.0.5:8000"}, [DEFAULT_80, UP, SITE]),
+    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
-                     [DEFAULT_80, SITE]),
+                     [DEFAULT_80, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
-                        [DEFAULT_80, "my-app.conf"]),
-    "no-default-server": ({"flask_nginx_default_server": False}, [SITE]),
+                        [DEFAULT_80, "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
+    "no-default-server": ({"flask_nginx_default_server": False}, [UP, SITE]),
     # The certificate and key are made for the test (see `rendered`).
     "tls-selfsigned-hsts": ({
         "flask_nginx_tls_mode": "selfsigned",
         "flask_nginx_https_port": 8443,
         "flask_nginx_hsts": True,
         "__flask_nginx_tls_names": ["localhost"],
-    }, [DEFAULT_80, "flask-nginx-default-8443.conf", SITE]),
+    }, [DEFAULT_80, "flask-nginx-default-8443.conf", UP, SITE]),
 }
 # Unbalanced brace: proves that the check below can fail.
-BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, SITE])}
+BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, UP, SITE])}
 
 
 def expect(case, file, what, regex, present=True):
@@ -49,8 +50,8 @@ EXPECTATIONS = [
     expect("defaults", SITE, "proto-from-scheme", r"^ *proxy_set_header X-Forwarded-Proto \$scheme;$"),
     expect("defaults", SITE, "http-1.1", r"^ *proxy_http_version 1\.1;$"),
     expect("defaults", SITE, "connection-cleared", r'^ *proxy_set_header Connection "";$'),
-    expect("defaults", SITE, "unix-upstream", r"^ *server unix:/run/gunicorn-flaskapp\.sock;$"),
-    expect("defaults", SITE, "upstream-keepalive", r"^upstream flaskapp_gunicorn \{[^}]*^ *keepalive 32;$"),
+    expect("defaults", UP, "unix-upstream", r"^ *server unix:/run/gunicorn-flaskapp\.sock;$"),
+    expect("defaults", UP, "upstream-keepalive", r"^upstream flaskapp_gunicorn \{[^}]*^ *keepalive 32;$"),
     expect("defaults", SITE, "proxy-to-upstream", r"^ *proxy_pass http://flaskapp_gunicorn;$"),
     expect("defaults", SITE, "static-alias", r"^ *location /static/ \{\n *alias /opt/flaskapp/current/app/static/;$"),
     expect("defaults", SITE, "gzip-on", r"^ *gzip on;$"),
@@ -67,15 +68,15 @@ EXPECTATIONS = [
     expect("two-names-port-8081-ipv6", SITE, "ipv6", r"^ *listen \[::\]:8081;$"),
     expect("two-names-port-8081-ipv6", "flask-nginx-default-8081.conf", "default-ipv6",
            r"^ *listen \[::\]:8081 default_server;$"),
-    expect("tcp-upstream", SITE, "tcp", r"^ *server 10\.0\.0\.5:8000;$"),
-    expect("tcp-upstream", SITE, "no-socket", r"unix:", present=False),
+    expect("tcp-upstream", UP, "tcp", r"^ *server 10\.0\.0\.5:8000 max_fails=2 fail_timeout=10s;$"),
+    expect("tcp-upstream", UP, "no-socket", r"unix:", present=False),
     expect("no-gzip-unbuffered-log", SITE, "no-gzip", r"^ *gzip ", present=False),
     expect("no-gzip-unbuffered-log", SITE, "unbuffered", r"^ *access_log \S+ combined;$"),
     expect("extra-config", SITE, "robots", r"^    location = /robots\.txt \{"),
     expect("extra-config", SITE, "header", r"^    add_header X-Content-Type-Options nosniff always;\n\}"),
-    expect("dashed-app-name", "my-app.conf", "upstream-name", r"^upstream my_app_gunicorn \{$"),
+    expect("dashed-app-name", "flask-nginx-upstream-my-app.conf", "upstream-name", r"^upstream my_app_gunicorn \{$"),
     expect("dashed-app-name", "my-app.conf", "proxy-to-upstream", r"^ *proxy_pass http://my_app_gunicorn;$"),
-    expect("dashed-app-name", "my-app.conf", "socket", r"^ *server unix:/run/gunicorn-my-app\.sock;$"),
+    expect("dashed-app-name", "flask-nginx-upstream-my-app.conf", "socket", r"^ *server unix:/run/gunicorn-my-app\.sock;$"),
     expect("tls-selfsigned-hsts", SITE, "https", r"^ *listen 8443 ssl( http2)?;$"),
     expect("tls-selfsigned-hsts", SITE, "redirect", r"^ *return 301 https://\$host:8443\$request_uri;$"),
     expect("tls-selfsigned-hsts", SITE, "hsts", r"^ *add_header Strict-Transport-Security \"max-age=\d+\" always;$"),
@@ -141,7 +142,8 @@ def test_nginx_accepts(nginx, rendered, tmp_path, case):
 
 
 def test_two_apps_share_a_host(nginx, rendered, tmp_path):
-    result = nginx_t(nginx, [rendered / "defaults" / "*.conf", rendered / "dashed-app-name" / "my-app.conf"], tmp_path)
+    result = nginx_t(nginx, [rendered / "defaults" / "*.conf", rendered / "dashed-app-name" / "my-app.conf",
+                              rendered / "dashed-app-name" / "flask-nginx-upstream-my-app.conf"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr, result.stderr
 

@@ -1,0 +1,149 @@
+"""cluster scenario: a load balancer in front of two app hosts.
+
+Requests come from this machine through the load balancer's port published on
+127.0.0.1; load runs are bounded in time."""
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import http.client
+
+import pytest
+import testinfra
+
+testinfra_hosts = ["ansible://flask-nginx-cluster-lb"]
+
+LB = "flask-nginx-cluster-lb"
+APPS = ["flask-nginx-cluster-app1", "flask-nginx-cluster-app2"]
+INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+
+
+def remote(name):
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
+
+
+@pytest.fixture(scope="module")
+def lb_port():
+    out = subprocess.run(["docker", "port", LB, "80/tcp"], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0].rsplit(":", 1)[1])
+
+
+def get(port, path="/api/info", headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": "shop.test", **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+class Load:
+    """Clients hitting the load balancer until stopped (or a time bound); counts results."""
+
+    def __init__(self, port, clients=4, max_seconds=300):
+        self.port, self.deadline = port, time.time() + max_seconds
+        self.ok = self.failed = 0
+        self.versions, self.hosts, self.errors = set(), set(), []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
+
+    def run(self):
+        while not self.stop.is_set() and time.time() < self.deadline:
+            try:
+                status, body = get(self.port)
+                info = json.loads(body) if status == 200 else None
+            except Exception as exc:  # a refused or reset connection is a failed request
+                status, info = repr(exc), None
+            with self.lock:
+                if info:
+                    self.ok += 1
+                    self.versions.add(info["version"])
+                    self.hosts.add(info["host"])
+                else:
+                    self.failed += 1
+                    self.errors.append(status)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def test_app_hosts_run_gunicorn_on_their_private_address_without_nginx():
+    for name in APPS:
+        app = remote(name)
+        address = app.check_output("hostname -I").split()[0]
+        assert app.socket(f"tcp://{address}:8000").is_listening
+        assert not app.socket("tcp://0.0.0.0:8000").is_listening
+        assert not app.package("nginx").is_installed
+
+
+def test_load_balancer_spreads_requests_over_both_app_hosts(lb_port):
+    hosts = {json.loads(get(lb_port)[1])["host"] for _ in range(30)}
+    assert hosts == set(APPS)
+
+
+def test_app_sees_the_real_client_ip_not_a_spoofed_one(host, lb_port):
+    status, body = get(lb_port, headers={"X-Forwarded-For": "203.0.113.66", "X-Forwarded-Proto": "https"})
+    info = json.loads(body)
+    assert status == 200
+    assert info["client_ip"] != "203.0.113.66" and info["scheme"] == "http"
+    gateway = host.check_output("ip route | awk '/default/ {print $3}'")
+    assert info["client_ip"] == gateway  # this machine, as the load balancer saw it
+
+
+def test_requests_keep_succeeding_with_gunicorn_stopped_on_one_app_host(lb_port):
+    """Bound: no failed request. Nginx retries a refused connection on the other
+    host (proxy_next_upstream) and, after max_fails, stops trying the dead one."""
+    app1 = remote(APPS[0])
+    app1.run_expect([0], "systemctl stop gunicorn-shop.socket gunicorn-shop.service")
+    try:
+        results = [get(lb_port) for _ in range(100)]
+        failed = [status for status, _ in results if status != 200]
+        assert not failed, f"{len(failed)} of 100 requests failed: {failed[:5]}"
+        assert {json.loads(body)["host"] for _, body in results} == {APPS[1]}
+    finally:
+        app1.run_expect([0], "systemctl start gunicorn-shop.socket gunicorn-shop.service")
+    # After fail_timeout (10 s) the load balancer tries app1 again.
+    seen, deadline = set(), time.time() + 30
+    while time.time() < deadline and APPS[0] not in seen:
+        seen.add(json.loads(get(lb_port)[1])["host"])
+        time.sleep(0.2)
+    assert APPS[0] in seen, "app1 got no traffic again within 30 s"
+
+
+def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
+    """A new release (new code and APP_VERSION 2) goes out host by host while
+    4 clients keep requesting through the load balancer."""
+    source = tmp_path / "app_v2"
+    shutil.copytree(os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "files", "sample_app"), source)
+    (source / "RELEASE").write_text("v2\n")
+    extra = json.dumps({"flask_nginx_app_src": str(source),
+                        "flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}})
+    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "deploy.yml")
+    with Load(lb_port) as load:
+        time.sleep(2)
+        started = time.time()
+        result = subprocess.run(["ansible-playbook", "-i", INVENTORY, playbook, "-e", extra],
+                                capture_output=True, text=True, check=False,
+                                env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+        took = time.time() - started
+        time.sleep(2)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    print(f"rolling deploy: {took:.1f} s, {load.ok} requests ok, {load.failed} failed")
+    assert load.ok > 100
+    assert load.failed == 0, f"{load.failed} failed requests: {load.errors[:5]}"
+    assert load.versions == {"1", "2"}
+    for name in APPS:
+        info = json.loads(remote(name).check_output(
+            "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))
+        assert info["version"] == "2"
