@@ -21,6 +21,7 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] || { say "Installing ${missing[*]}"; apt_install "${missing[@]}"; }
 
 # Python tools
@@ -54,7 +55,7 @@ fi
 
 # Test images
 for suite in bookworm trixie; do
-  images/build.sh "$suite"
+  as_root images/build.sh "$suite"
 done
 
 # nginx for the fast tests: the distribution's binary, unpacked, never started.

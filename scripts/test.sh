@@ -12,7 +12,7 @@ if [ -z "${FLASK_NGINX_PIP_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificate
   export FLASK_NGINX_PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 fi
 # Scenarios in the order they build on each other; never two at once (2 cores).
-all_scenarios=(default tls)
+all_scenarios=(default tls cluster)
 
 part=${1:-all}
 [ $# -gt 0 ] && shift

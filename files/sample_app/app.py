@@ -4,22 +4,34 @@ Routes:
   /          HTML page that loads static CSS and JS through url_for
   /api/info  JSON: app name, version, host name, client IP and scheme as seen by the app
   /healthz   liveness check used by the deployment and the load balancer
+  /api/notes GET: the notes; POST (text body, at most 1 KB): add one (shows where the app may write)
 
 Settings come from the environment (the role writes them to an environment file):
-  APP_NAME, APP_VERSION, SECRET_KEY, PROXY_COUNT (proxies in front of the app, default 1).
+  APP_NAME, APP_VERSION (a VERSION file shipped with the code wins), SECRET_KEY, PROXY_COUNT (proxies in front of the app, default 1),
+  STATE_DIRECTORY (where /api/notes keeps its notes; systemd sets it).
 """
 import os
 import socket
+import time
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+
+def release_version():
+    """The version shipped with the code (a VERSION file beside this module), if any."""
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "VERSION"), encoding="utf-8") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return None
 
 
 def create_app():
     app = Flask(__name__)
     app.config.update(
         APP_NAME=os.environ.get("APP_NAME", "sample_app"),
-        APP_VERSION=os.environ.get("APP_VERSION", "1"),
+        APP_VERSION=release_version() or os.environ.get("APP_VERSION", "1"),
         SECRET_KEY=os.environ.get("SECRET_KEY", os.urandom(32)),
     )
     # Nginx sets X-Forwarded-For/-Proto/-Host; trust exactly as many hops as
@@ -47,6 +59,30 @@ def create_app():
             scheme=request.scheme,
             server_name=request.host,
         )
+
+    notes_dir = os.environ.get("STATE_DIRECTORY", os.path.join(os.path.dirname(__file__), "state"))
+
+    @app.get("/api/notes")
+    def list_notes():
+        if not os.path.isdir(notes_dir):
+            return jsonify(notes=[])
+        names = sorted(os.listdir(notes_dir))
+        notes = []
+        for name in names[-50:]:
+            with open(os.path.join(notes_dir, name), encoding="utf-8") as handle:
+                notes.append(handle.read())
+        return jsonify(notes=notes)
+
+    @app.post("/api/notes")
+    def add_note():
+        text = request.get_data(as_text=True)
+        if not text or len(text) > 1024:
+            abort(400)
+        os.makedirs(notes_dir, exist_ok=True)
+        path = os.path.join(notes_dir, f"{time.time_ns()}.txt")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return jsonify(saved=os.path.basename(path)), 201
 
     @app.get("/healthz")
     def healthz():

@@ -1,6 +1,9 @@
 """Helpers shared by the testinfra tests of the default scenario."""
 import json
+import os
+import re
 import shlex
+import subprocess
 
 import pytest
 
@@ -43,3 +46,29 @@ class Http:
 @pytest.fixture
 def http(host):
     return Http(host)
+
+
+def converge(*extra_args, playbook=None):
+    """Run the scenario's converge playbook (or another playbook) against the hosts."""
+    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
+    playbook = playbook or os.path.join(scenario, "converge.yml")
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, *extra_args],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+    )
+
+
+def output(result):
+    return result.stdout + result.stderr
+
+
+def recap(result, name):
+    match = re.search(rf"^{re.escape(name)}\s*:.*$", result.stdout, re.M)
+    assert match, output(result)[-3000:]
+    return match.group(0)
+
+
+@pytest.fixture(scope="session")
+def sample_app():
+    return os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "files", "sample_app")

@@ -1,0 +1,86 @@
+"""default scenario: releases. A new release goes live only once it loads; a bad
+one fails the play with its own error and the previous release keeps
+answering 200; a rollback brings the previous release back."""
+import json
+import os
+import shutil
+
+import pytest
+from conftest import APP, converge, output
+
+
+def variant(tmp_path, sample_app, name, change):
+    """A copy of the sample app with one change, as a new local source."""
+    source = tmp_path / name
+    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+    change(source)
+    return str(source)
+
+
+def current_release(host):
+    return host.file(f"/opt/{APP}/current").linked_to
+
+
+def still_serving_v1(http):
+    info = http.json("/api/info")
+    assert info["version"] == "1"
+    assert http.get("/healthz")[0] == 200
+
+
+def test_deploy_v2_then_roll_back_to_v1(host, http, tmp_path, sample_app):
+    v1 = current_release(host)
+    v2 = variant(tmp_path, sample_app, "v2", lambda src: (src / "VERSION").write_text("2\n"))
+    limit = ("--limit", host.backend.get_hostname())
+    result = converge("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+    assert result.returncode == 0, output(result)[-3000:]
+    assert http.json("/api/info")["version"] == "2"
+    assert current_release(host) != v1
+
+    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "rollback.yml")
+    result = converge("-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}',
+                      *limit, playbook=playbook)
+    assert result.returncode == 0, output(result)[-3000:]
+    assert current_release(host) == v1
+    assert http.json("/api/info")["version"] == "1"
+
+    # Back to the configured source: v1 is current already, nothing to do for the shop.
+    result = converge(*limit)
+    assert result.returncode == 0, output(result)[-3000:]
+    assert current_release(host) == v1
+
+
+@pytest.mark.parametrize("case, change, message", [
+    ("crash-at-import",
+     lambda src: (src / "app.py").write_text((src / "app.py").read_text() + "\nraise RuntimeError('boom at import')\n"),
+     ["does not load", "RuntimeError: boom at import"]),
+    ("requirements-do-not-install",
+     lambda src: (src / "requirements.txt").write_text("flask-nginx-no-such-package-4711==1.0\n"),
+     ["could not be built", "flask-nginx-no-such-package-4711"]),
+])
+def test_bad_release_fails_clearly_and_previous_keeps_serving(host, http, tmp_path, sample_app, case, change, message):
+    before = current_release(host)
+    source = variant(tmp_path, sample_app, case, change)
+    result = converge("-e", json.dumps({"flask_nginx_app_src": source}), "--limit", host.backend.get_hostname())
+    assert result.returncode != 0
+    for text in message:
+        assert text in output(result), output(result)[-3000:]
+    assert current_release(host) == before
+    still_serving_v1(http)
+    releases = host.check_output(f"ls /opt/{APP}/releases").split()
+    incomplete = [r for r in releases if not host.file(f"/opt/{APP}/releases/{r}/.complete").exists]
+    assert not incomplete, f"half-built releases left: {incomplete}"
+
+
+def test_broken_nginx_snippet_fails_and_changes_nothing_live(host, http):
+    site = f"/etc/nginx/sites-available/{APP}.conf"
+    before = host.file(site).checksum("sha256")
+    extra = {"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test", "www.shop.test"],
+             "flask_nginx_extra_config": "location /broken {\n    return 200;"}
+    result = converge("-e", json.dumps(extra), "--limit", host.backend.get_hostname())
+    assert result.returncode != 0
+    assert "was rejected and the previous one keeps serving" in output(result)
+    assert "nginx: [emerg]" in output(result)
+    assert host.file(site).checksum("sha256") == before
+    assert not host.run(f"ls /etc/nginx/sites-available/ | grep -v -e '\\.conf$'").stdout.strip()
+    host.run_expect([0], "nginx -t")
+    still_serving_v1(http)
