@@ -176,4 +176,5 @@ def test_check_mode_on_the_converged_host_reports_no_change(host):
     recap = re.search(rf"^{re.escape(name)}\s*:.*$", result.stdout, re.M)
     assert recap, result.stdout[-3000:]
     recap = recap.group(0)
-    assert "changed=0" in recap and "failed=0" in recap, result.stdout[-3000:]
+    changed = re.findall(r"^TASK \[([^\]]+)\][^\n]*\n(?:[^\n]*\n)*?changed: ", result.stdout, re.M)
+    assert "changed=0" in recap and "failed=0" in recap, f"changed in check mode: {changed}\n" + result.stdout[-2000:]

@@ -8,6 +8,14 @@ import shutil
 import pytest
 from conftest import APP, converge, output
 
+# Each test here runs whole plays; once, on Debian 12, is enough to prove the behaviour.
+testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
+SHOP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shop.yml")
+
+
+def converge_shop(*args, playbook=SHOP):
+    return converge(*args, playbook=playbook)
+
 
 def variant(tmp_path, sample_app, name, change):
     """A copy of the sample app with one change, as a new local source."""
@@ -31,20 +39,20 @@ def test_deploy_v2_then_roll_back_to_v1(host, http, tmp_path, sample_app):
     v1 = current_release(host)
     v2 = variant(tmp_path, sample_app, "v2", lambda src: (src / "VERSION").write_text("2\n"))
     limit = ("--limit", host.backend.get_hostname())
-    result = converge("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+    result = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
     assert result.returncode == 0, output(result)[-3000:]
     assert http.json("/api/info")["version"] == "2"
     assert current_release(host) != v1
 
     playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "rollback.yml")
-    result = converge("-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}',
+    result = converge_shop("-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}',
                       *limit, playbook=playbook)
     assert result.returncode == 0, output(result)[-3000:]
     assert current_release(host) == v1
     assert http.json("/api/info")["version"] == "1"
 
     # Back to the configured source: v1 is current already, nothing to do for the shop.
-    result = converge(*limit)
+    result = converge_shop(*limit)
     assert result.returncode == 0, output(result)[-3000:]
     assert current_release(host) == v1
 
@@ -60,7 +68,7 @@ def test_deploy_v2_then_roll_back_to_v1(host, http, tmp_path, sample_app):
 def test_bad_release_fails_clearly_and_previous_keeps_serving(host, http, tmp_path, sample_app, case, change, message):
     before = current_release(host)
     source = variant(tmp_path, sample_app, case, change)
-    result = converge("-e", json.dumps({"flask_nginx_app_src": source}), "--limit", host.backend.get_hostname())
+    result = converge_shop("-e", json.dumps({"flask_nginx_app_src": source}), "--limit", host.backend.get_hostname())
     assert result.returncode != 0
     for text in message:
         assert text in output(result), output(result)[-3000:]
@@ -73,14 +81,28 @@ def test_bad_release_fails_clearly_and_previous_keeps_serving(host, http, tmp_pa
 
 def test_broken_nginx_snippet_fails_and_changes_nothing_live(host, http):
     site = f"/etc/nginx/sites-available/{APP}.conf"
-    before = host.file(site).checksum("sha256")
+    before = host.file(site).sha256sum
     extra = {"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test", "www.shop.test"],
              "flask_nginx_extra_config": "location /broken {\n    return 200;"}
-    result = converge("-e", json.dumps(extra), "--limit", host.backend.get_hostname())
+    result = converge_shop("-e", json.dumps(extra), "--limit", host.backend.get_hostname())
     assert result.returncode != 0
     assert "was rejected and the previous one keeps serving" in output(result)
     assert "nginx: [emerg]" in output(result)
-    assert host.file(site).checksum("sha256") == before
+    assert host.file(site).sha256sum == before
     assert not host.run(f"ls /etc/nginx/sites-available/ | grep -v -e '\\.conf$'").stdout.strip()
     host.run_expect([0], "nginx -t")
     still_serving_v1(http)
+
+
+def test_secret_values_never_appear_in_converge_output(host):
+    """A converge that rotates the secret (so the environment file changes),
+    with -v and --diff: neither the old nor the new value may show."""
+    new_secret = "rotated-Secret-Value-4711"
+    extra = '{"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": "%s"}}' % new_secret
+    result = converge_shop("-v", "--diff", "-e", extra, "--limit", host.backend.get_hostname())
+    assert result.returncode == 0, output(result)[-3000:]
+    assert "environment file holds its settings and secrets" in output(result)
+    assert new_secret not in output(result) and "s3cr3t-Molecule-Value" not in output(result)
+    assert new_secret in host.file(f"/etc/flask-nginx/{APP}/app.env").content_string
+    restored = converge_shop("--limit", host.backend.get_hostname())
+    assert restored.returncode == 0, output(restored)[-3000:]
