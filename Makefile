@@ -23,5 +23,8 @@ lint: bootstrap
 unit: bootstrap
 	scripts/test.sh unit
 
+bench:           ## benchmark against the alternatives (writes bench/results.*)
+	scripts/bench.sh
+
 molecule: bootstrap
 	scripts/test.sh molecule $(SCENARIOS)

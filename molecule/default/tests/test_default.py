@@ -170,11 +170,12 @@ def test_check_mode_on_the_converged_host_reports_no_change(host):
         ["ansible-playbook", "--check", "--diff", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
          "--limit", name, os.path.join(scenario, "converge.yml")],
         capture_output=True, text=True, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+             "ANSIBLE_DISPLAY_OK_HOSTS": "false", "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "false"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     recap = re.search(rf"^{re.escape(name)}\s*:.*$", result.stdout, re.M)
     assert recap, result.stdout[-3000:]
     recap = recap.group(0)
-    changed = re.findall(r"^TASK \[([^\]]+)\][^\n]*\n(?:[^\n]*\n)*?changed: ", result.stdout, re.M)
-    assert "changed=0" in recap and "failed=0" in recap, f"changed in check mode: {changed}\n" + result.stdout[-2000:]
+    # Only changed (and failed) tasks are shown: the output names them.
+    assert "changed=0" in recap and "failed=0" in recap, result.stdout[-4000:]

@@ -41,7 +41,8 @@ def worker_pid(host):
     (f"/var/lib/{APP}/probe", True),
     (f"/opt/{APP}/current/app/probe", False),
     ("/etc/probe", False),
-    ("/var/tmp/probe", False),
+    ("/var/log/probe", False),
+    ("/var/tmp/probe", True),  # PrivateTmp: writable, but the app's own
     ("/usr/local/probe", False),
 ])
 def test_app_writes_only_where_it_must(host, path, writable):
