@@ -174,7 +174,7 @@ def fleet_converge(single_first):
         inventory.parent.mkdir(exist_ok=True)
         apps = "".join(f"        {n}:\n" for n in names[1:])
         inventory.write_text(
-            "all:\n  children:\n    flask_lb:\n      hosts:\n        flask-nginx-bench-lb:\n"
+            "---\nall:\n  children:\n    flask_lb:\n      hosts:\n        flask-nginx-bench-lb:\n"
             f"    flask_app:\n      hosts:\n{apps}"
             "  vars:\n    ansible_connection: community.docker.docker\n"
             "    ansible_python_interpreter: /usr/bin/python3\n    flask_nginx_app_name: shop\n"

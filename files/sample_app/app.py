@@ -34,8 +34,8 @@ def create_app():
         APP_VERSION=release_version() or os.environ.get("APP_VERSION", "1"),
         SECRET_KEY=os.environ.get("SECRET_KEY", os.urandom(32)),
     )
-    # Nginx sets X-Forwarded-For/-Proto/-Host; trust exactly as many hops as
-    # there are proxies in front of us (1 on a single host, 2 behind a load balancer).
+    # Nginx overwrites X-Forwarded-For/-Proto/-Host with what it saw, on a single
+    # host and on a load balancer alike: trust exactly that one hop.
     hops = int(os.environ.get("PROXY_COUNT", "1"))
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

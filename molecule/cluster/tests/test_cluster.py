@@ -4,6 +4,7 @@ Requests come from this machine through the load balancer's port published on
 127.0.0.1; load runs are bounded in time."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -107,6 +108,24 @@ def test_app_hosts_run_gunicorn_on_their_private_address_without_nginx():
         assert app.socket(f"tcp://{address}:8000").is_listening
         assert not app.socket("tcp://0.0.0.0:8000").is_listening
         assert not app.package("nginx").is_installed
+
+
+def test_firewall_lets_only_the_load_balancer_reach_gunicorn(host):
+    """app1's Gunicorn port answers the load balancer, and is dropped for app2."""
+    app1, app2 = remote(APPS[0]), remote(APPS[1])
+    address = app1.check_output("hostname -I").split()[0]
+    url = f"http://{address}:8000/healthz"
+    assert host.run(f"curl -fsS --max-time 5 -H 'Host: shop.test' {url}").rc == 0
+    assert app2.run(f"curl -fsS --max-time 3 -H 'Host: shop.test' {url}").rc == 28  # timed out: dropped
+    table = app1.check_output("nft list table inet flask_nginx")
+    assert "policy drop;" in table and "tcp dport 8000 accept" in table
+
+
+def test_load_balancer_firewall_opens_the_web_port_only(host):
+    table = host.check_output("nft list table inet flask_nginx")
+    assert "policy drop;" in table
+    assert re.search(r"tcp dport 80 accept", table)
+    assert "8000" not in table
 
 
 def test_load_balancer_spreads_requests_over_both_app_hosts(lb_port):
