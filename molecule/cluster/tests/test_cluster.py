@@ -124,7 +124,7 @@ def test_firewall_lets_only_the_load_balancer_reach_gunicorn(host):
 def test_load_balancer_firewall_opens_the_web_port_only(host):
     table = host.check_output("nft list table inet flask_nginx")
     assert "policy drop;" in table
-    assert re.search(r"tcp dport 80 accept", table)
+    assert re.search(r"tcp dport \{ 80, 443 \} accept", table), table
     assert "8000" not in table
 
 
