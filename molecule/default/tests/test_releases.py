@@ -89,7 +89,7 @@ def test_broken_nginx_snippet_fails_and_changes_nothing_live(host, http):
     assert "was rejected and the previous one keeps serving" in output(result)
     assert "unexpected end of file" in output(result) and "test failed" in output(result)
     assert host.file(site).sha256sum == before
-    assert not host.run(f"ls /etc/nginx/sites-available/ | grep -v -e '\\.conf$'").stdout.strip()
+    assert not host.run("ls /etc/nginx/sites-available/ /etc/nginx/conf.d/ | grep '~$'").stdout.strip(), "backups left"
     host.run_expect([0], "nginx -t")
     still_serving_v1(http)
 
