@@ -15,10 +15,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# Host tools (Debian/Ubuntu packages): debootstrap builds the images, wrk loads the benchmark.
+# Host tools (Debian/Ubuntu packages): debootstrap builds the images (the benchmark runs wrk inside its container).
 missing=()
 command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)

@@ -72,3 +72,30 @@ def recap(result, name):
 @pytest.fixture(scope="session")
 def sample_app():
     return os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "files", "sample_app")
+
+
+# 8 clients requesting /api/info through Nginx for a bounded time, inside the
+# host (127.0.0.1); prints "ok failed".
+LOAD = r"""
+import http.client, sys, threading, time
+deadline = time.time() + float(sys.argv[1]); ok = failed = 0; lock = threading.Lock()
+def run():
+    global ok, failed
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+            c.request("GET", "/api/info", headers={"Host": "%s"}); good = c.getresponse().status == 200; c.close()
+        except Exception:
+            good = False
+        with lock:
+            ok, failed = (ok + 1, failed) if good else (ok, failed + 1)
+threads = [threading.Thread(target=run) for _ in range(8)]; [t.start() for t in threads]; [t.join() for t in threads]
+print(ok, failed)
+""" % SERVER_NAME
+
+
+def start_load(host, seconds, name):
+    """Start the load in the background on HOST; returns a function that reads (ok, failed)."""
+    host.run_expect([0], f"cat > /tmp/{name}.py <<'EOF'\n{LOAD}\nEOF")
+    host.run_expect([0], f"nohup python3 /tmp/{name}.py {seconds} > /tmp/{name}.out 2>&1 &")
+    return lambda: tuple(map(int, host.check_output(f"cat /tmp/{name}.out").split()))

@@ -5,7 +5,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import APP, SERVER_NAME, UNIT
+from conftest import APP, SERVER_NAME, UNIT, start_load
 
 
 @pytest.mark.parametrize("unit", [f"{UNIT}.socket", f"{UNIT}.service", "nginx.service"])
@@ -123,42 +123,17 @@ def test_reload_serves_a_new_release_without_restarting_gunicorn(host, http):
         host.run(f"systemctl reload {UNIT}.service; rm -rf {new}")
 
 
-LOAD = r'''
-import http.client, threading, time, sys
-deadline = time.time() + float(sys.argv[1])
-ok = failed = 0
-lock = threading.Lock()
-def run():
-    global ok, failed
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
-            c.request("GET", "/api/info", headers={"Host": "shop.test"})
-            good = c.getresponse().status == 200
-            c.close()
-        except Exception:
-            good = False
-        with lock:
-            if good: ok += 1
-            else: failed += 1
-threads = [threading.Thread(target=run) for _ in range(8)]
-[t.start() for t in threads]; [t.join() for t in threads]
-print(ok, failed)
-'''
-
-
 @pytest.mark.parametrize("action", ["reload", "restart"])
 def test_gunicorn_reload_and_restart_drop_no_requests(host, action):
     """8 clients for 6 s while Gunicorn is reloaded (SIGHUP) or restarted twice: the
     systemd socket queues connections, so no request may fail."""
-    host.run_expect([0], "cat > /tmp/load.py <<'EOF'\n" + LOAD + "\nEOF")
-    host.run_expect([0], "nohup python3 /tmp/load.py 6 > /tmp/load.out 2>&1 &")
+    results = start_load(host, 6, f"gunicorn-{action}-load")
     time.sleep(1.5)
     host.run_expect([0], f"systemctl {action} {UNIT}.service")
     time.sleep(2)
     host.run_expect([0], f"systemctl {action} {UNIT}.service")
     time.sleep(4)
-    ok, failed = map(int, host.run("cat /tmp/load.out").stdout.split())
+    ok, failed = results()
     assert ok > 100
     assert failed == 0, f"{failed} of {ok + failed} requests failed during {action}"
 

@@ -5,7 +5,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import APP, UNIT
+from conftest import APP, UNIT, start_load
 
 EXPOSURE_BOUND = 2.0
 
@@ -106,33 +106,14 @@ def test_sigkill_of_the_gunicorn_master_is_survived(host, http):
     assert after not in ("0", before)
 
 
-LOAD = r"""
-import http.client, sys, threading, time
-deadline = time.time() + float(sys.argv[1]); ok = failed = 0; lock = threading.Lock()
-def run():
-    global ok, failed
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
-            c.request("GET", "/api/info", headers={"Host": "shop.test"}); good = c.getresponse().status == 200; c.close()
-        except Exception:
-            good = False
-        with lock:
-            ok, failed = (ok + 1, failed) if good else (ok, failed + 1)
-threads = [threading.Thread(target=run) for _ in range(8)]; [t.start() for t in threads]; [t.join() for t in threads]
-print(ok, failed)
-"""
-
-
 def test_nginx_reload_under_load_drops_no_request(host):
     """8 clients for 6 s; Nginx reloaded 3 times meanwhile. Measured: failed requests == 0."""
-    host.run_expect([0], "cat > /tmp/nginx-load.py <<'EOF'\n" + LOAD + "\nEOF")
-    host.run_expect([0], "nohup python3 /tmp/nginx-load.py 6 > /tmp/nginx-load.out 2>&1 &")
+    results = start_load(host, 6, "nginx-reload-load")
     for _ in range(3):
         time.sleep(1.5)
         host.run_expect([0], "systemctl reload nginx")
     time.sleep(3.5)
-    ok, failed = map(int, host.check_output("cat /tmp/nginx-load.out").split())
+    ok, failed = results()
     print(f"nginx reloads under load: {ok} ok, {failed} failed")
     assert ok > 100 and failed == 0
 
