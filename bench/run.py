@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "images"))
+from systemd_container import docker_run_args  # noqa: E402  (systemd as PID 1: images/systemd-container.yml)
 BENCH = ROOT / "bench"
 NAME = "flask-nginx-bench"
 IMAGE = "flask-nginx-test:bookworm"
@@ -36,9 +38,6 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 SLOW_CLIENTS = 50
 FLEET_APPS = int(os.environ.get("BENCH_FLEET_APPS", "4"))
-SYSTEMD = ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--cgroupns", "host",
-           "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-           "--tmpfs", "/tmp", "--stop-signal", "SIGRTMIN+3"]
 
 SETUPS = {
     "flask-dev": {"port": 5000, "label": "Flask dev server"},
@@ -78,12 +77,12 @@ def dexec(container, script, check=True):
 
 def start_container(name, network=None, publish=None):
     sh("docker", "rm", "-f", name, check=False)
-    args = ["docker", "run", "-d", "--name", name, "--hostname", name, *SYSTEMD]
+    args = ["docker", "run", "-d", "--name", name, "--hostname", name]
     if network:
         args += ["--network", network]
     if publish:
         args += ["-p", publish]
-    sh(*args, IMAGE)
+    sh(*args, *docker_run_args(IMAGE))
     for _ in range(60):
         state = dexec(name, "systemctl is-system-running", check=False).stdout.strip()
         if state in ("running", "degraded"):

@@ -18,10 +18,10 @@ fi
 if [ -z "$(docker ps -q --filter "name=^${name}$")" ]; then
   docker rm -f "$name" >/dev/null 2>&1 || true
   echo "==> Starting the demo host $name (Debian with systemd), port 80 on 127.0.0.1:$port"
-  docker run -d --name "$name" --hostname "$name" \
-    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns host \
-    -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-    --stop-signal SIGRTMIN+3 -p "127.0.0.1:$port:80" "$image" >/dev/null
+  # systemd as PID 1: the flags of images/systemd-container.yml, then the image.
+  systemd_run=$(python3 images/systemd_container.py docker-run "$image")
+  mapfile -t systemd_run <<<"$systemd_run"
+  docker run -d --name "$name" --hostname "$name" -p "127.0.0.1:$port:80" "${systemd_run[@]}" >/dev/null
   for _ in $(seq 30); do
     state=$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)
     case "$state" in running|degraded) break ;; esac
