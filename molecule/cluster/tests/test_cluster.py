@@ -3,26 +3,20 @@
 Requests come from this machine through the load balancer's port published on
 127.0.0.1; load runs are bounded in time."""
 import json
-import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 import http.client
 
 import pytest
-import testinfra
+from flask_nginx_testing import output, project_file, remote, run_playbook
+from http_load import Load
 
 testinfra_hosts = ["ansible://flask-nginx-cluster-lb"]
 
 LB = "flask-nginx-cluster-lb"
 APPS = ["flask-nginx-cluster-app1", "flask-nginx-cluster-app2"]
-INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
-
-
-def remote(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY)
 
 
 @pytest.fixture(scope="module")
@@ -39,66 +33,6 @@ def get(port, path="/api/info", headers=None):
         return response.status, response.read()
     finally:
         conn.close()
-
-
-class Load:
-    """Clients requesting through the load balancer until stopped (or a time
-    bound), each on a kept-alive connection as browsers do. Like any HTTP
-    client, a GET that finds its idle kept-alive connection closed by the
-    server is sent again on a new connection (RFC 9112, 9.3.1); a request that
-    fails on a new connection counts as failed. (A new connection per request
-    would exhaust this machine's ports through docker's port proxy.)"""
-
-    def __init__(self, port, clients=4, max_seconds=300):
-        self.port, self.deadline = port, time.time() + max_seconds
-        self.ok = self.failed = self.reconnects = 0
-        self.versions, self.hosts, self.errors = set(), set(), []
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
-
-    def run(self):
-        conn = None
-        while not self.stop.is_set() and time.time() < self.deadline:
-            fresh = conn is None
-            if fresh:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            try:
-                conn.request("GET", "/api/info", headers={"Host": "shop.test"})
-                response = conn.getresponse()
-                body = response.read()
-                if response.will_close:
-                    conn.close()
-                    conn = None
-                status, info = response.status, json.loads(body) if response.status == 200 else None
-            except (ConnectionError, http.client.HTTPException, OSError) as exc:
-                conn.close()
-                conn = None
-                if not fresh:
-                    with self.lock:
-                        self.reconnects += 1
-                    continue
-                status, info = repr(exc), None
-            with self.lock:
-                if info:
-                    self.ok += 1
-                    self.versions.add(info["version"])
-                    self.hosts.add(info["host"])
-                else:
-                    self.failed += 1
-                    self.errors.append(status)
-        if conn:
-            conn.close()
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def test_app_hosts_run_gunicorn_on_their_private_address_without_nginx():
@@ -166,21 +100,19 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
     """A new release (new code and APP_VERSION 2) goes out host by host while
     4 clients keep requesting through the load balancer."""
     source = tmp_path / "app_v2"
-    shutil.copytree(os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "files", "sample_app"), source)
+    shutil.copytree(project_file("files", "sample_app"), source)
     (source / "RELEASE").write_text("v2\n")
     extra = json.dumps({"flask_nginx_app_src": str(source),
                         "flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}})
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "deploy.yml")
     before = json.loads(get(lb_port)[1])["version"]
-    with Load(lb_port) as load:
+    # Kept-alive clients through the load balancer's published port (http_load.py).
+    with Load(lb_port, clients=4, seconds=300, keepalive=True) as load:
         time.sleep(2)
         started = time.time()
-        result = subprocess.run(["ansible-playbook", "-i", INVENTORY, playbook, "-e", extra],
-                                capture_output=True, text=True, check=False,
-                                env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+        result = run_playbook(project_file("playbooks", "deploy.yml"), "-e", extra)
         took = time.time() - started
         time.sleep(2)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 0, output(result)
     print(f"rolling deploy: {took:.1f} s, {load.ok} requests ok, {load.failed} failed, "
           f"{load.reconnects} resent after an idle connection closed")
     assert load.ok > 100

@@ -1,11 +1,14 @@
-"""Helpers shared by the testinfra tests of the default scenario."""
+"""Helpers shared by the testinfra tests of the default scenario; those of
+every scenario are in molecule/shared/flask_nginx_testing.py."""
 import json
 import os
-import re
 import shlex
-import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")))
+from flask_nginx_testing import tools_on_every_host  # noqa: E402,F401  (autouse: the test tools on every host)
 
 APP = "shop"
 SERVER_NAME = "shop.test"
@@ -48,54 +51,6 @@ def http(host):
     return Http(host)
 
 
-def converge(*extra_args, playbook=None):
-    """Run the scenario's converge playbook (or another playbook) against the hosts."""
-    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
-    playbook = playbook or os.path.join(scenario, "converge.yml")
-    return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, *extra_args],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-    )
-
-
-def output(result):
-    return result.stdout + result.stderr
-
-
-def recap(result, name):
-    match = re.search(rf"^{re.escape(name)}\s*:.*$", result.stdout, re.M)
-    assert match, output(result)[-3000:]
-    return match.group(0)
-
-
 @pytest.fixture(scope="session")
 def sample_app():
     return os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "files", "sample_app")
-
-
-# 8 clients requesting /api/info through Nginx for a bounded time, inside the
-# host (127.0.0.1); prints "ok failed".
-LOAD = r"""
-import http.client, sys, threading, time
-deadline = time.time() + float(sys.argv[1]); ok = failed = 0; lock = threading.Lock()
-def run():
-    global ok, failed
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
-            c.request("GET", "/api/info", headers={"Host": "%s"}); good = c.getresponse().status == 200; c.close()
-        except Exception:
-            good = False
-        with lock:
-            ok, failed = (ok + 1, failed) if good else (ok, failed + 1)
-threads = [threading.Thread(target=run) for _ in range(8)]; [t.start() for t in threads]; [t.join() for t in threads]
-print(ok, failed)
-""" % SERVER_NAME
-
-
-def start_load(host, seconds, name):
-    """Start the load in the background on HOST; returns a function that reads (ok, failed)."""
-    host.run_expect([0], f"cat > /tmp/{name}.py <<'EOF'\n{LOAD}\nEOF")
-    host.run_expect([0], f"nohup python3 /tmp/{name}.py {seconds} > /tmp/{name}.out 2>&1 &")
-    return lambda: tuple(map(int, host.check_output(f"cat /tmp/{name}.out").split()))

@@ -1,11 +1,10 @@
 """default scenario: one host, Gunicorn under systemd on a unix socket, Nginx in front."""
-import os
 import re
-import subprocess
 import time
 
 import pytest
-from conftest import APP, SERVER_NAME, UNIT, start_load
+from conftest import APP, SERVER_NAME, UNIT
+from flask_nginx_testing import output, run_playbook, scenario_file, start_load
 
 
 @pytest.mark.parametrize("unit", [f"{UNIT}.socket", f"{UNIT}.service", "nginx.service"])
@@ -139,16 +138,10 @@ def test_gunicorn_reload_and_restart_drop_no_requests(host, action):
 
 
 def test_check_mode_on_the_converged_host_reports_no_change(host):
-    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
     name = host.backend.get_hostname()
-    result = subprocess.run(
-        ["ansible-playbook", "--check", "--diff", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         "--limit", name, os.path.join(scenario, "converge.yml")],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
-             "ANSIBLE_DISPLAY_OK_HOSTS": "false", "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "false"},
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    result = run_playbook(scenario_file("converge.yml"), "--check", "--diff", "--limit", name,
+                          env={"ANSIBLE_DISPLAY_OK_HOSTS": "false", "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "false"})
+    assert result.returncode == 0, output(result)
     recap = re.search(rf"^{re.escape(name)}\s*:.*$", result.stdout, re.M)
     assert recap, result.stdout[-3000:]
     recap = recap.group(0)

@@ -5,7 +5,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import APP, UNIT, start_load
+from conftest import APP, UNIT
+from flask_nginx_testing import start_load
 
 EXPOSURE_BOUND = 2.0
 

@@ -2,19 +2,19 @@
 one fails the play with its own error and the previous release keeps
 answering 200; a rollback brings the previous release back."""
 import json
-import os
 import shutil
 
 import pytest
-from conftest import APP, converge, output
+from conftest import APP
+from flask_nginx_testing import output, project_file, run_playbook, scenario_file
 
 # Each test here runs whole plays; once, on Debian 12, is enough to prove the behaviour.
 testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
-SHOP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shop.yml")
 
 
-def converge_shop(*args, playbook=SHOP):
-    return converge(*args, playbook=playbook)
+def converge_shop(*args):
+    """The shop's play alone (shop.yml), with ARGS."""
+    return run_playbook(scenario_file("shop.yml"), *args)
 
 
 def variant(tmp_path, sample_app, name, change):
@@ -40,20 +40,19 @@ def test_deploy_v2_then_roll_back_to_v1(host, http, tmp_path, sample_app):
     v2 = variant(tmp_path, sample_app, "v2", lambda src: (src / "VERSION").write_text("2\n"))
     limit = ("--limit", host.backend.get_hostname())
     result = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
-    assert result.returncode == 0, output(result)[-3000:]
+    assert result.returncode == 0, output(result)
     assert http.json("/api/info")["version"] == "2"
     assert current_release(host) != v1
 
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "rollback.yml")
-    result = converge_shop("-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}',
-                      *limit, playbook=playbook)
-    assert result.returncode == 0, output(result)[-3000:]
+    result = run_playbook(project_file("playbooks", "rollback.yml"),
+                          "-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}', *limit)
+    assert result.returncode == 0, output(result)
     assert current_release(host) == v1
     assert http.json("/api/info")["version"] == "1"
 
     # Back to the configured source: v1 is current already, nothing to do for the shop.
     result = converge_shop(*limit)
-    assert result.returncode == 0, output(result)[-3000:]
+    assert result.returncode == 0, output(result)
     assert current_release(host) == v1
 
 
@@ -71,7 +70,7 @@ def test_bad_release_fails_clearly_and_previous_keeps_serving(host, http, tmp_pa
     result = converge_shop("-e", json.dumps({"flask_nginx_app_src": source}), "--limit", host.backend.get_hostname())
     assert result.returncode != 0
     for text in message:
-        assert text in output(result), output(result)[-3000:]
+        assert text in output(result, tail=None), output(result)
     assert current_release(host) == before
     still_serving_v1(http)
     releases = host.check_output(f"ls /opt/{APP}/releases").split()
@@ -86,8 +85,9 @@ def test_broken_nginx_snippet_fails_and_changes_nothing_live(host, http):
              "flask_nginx_extra_config": "location /broken {\n    return 200;"}
     result = converge_shop("-e", json.dumps(extra), "--limit", host.backend.get_hostname())
     assert result.returncode != 0
-    assert "was rejected and the previous one keeps serving" in output(result)
-    assert "unexpected end of file" in output(result) and "test failed" in output(result)
+    text = output(result, tail=None)
+    assert "was rejected and the previous one keeps serving" in text
+    assert "unexpected end of file" in text and "test failed" in text
     assert host.file(site).sha256sum == before
     assert not host.run("ls /etc/nginx/sites-available/ /etc/nginx/conf.d/ | grep '~$'").stdout.strip(), "backups left"
     host.run_expect([0], "nginx -t")
@@ -100,9 +100,10 @@ def test_secret_values_never_appear_in_converge_output(host):
     new_secret = "rotated-Secret-Value-4711"
     extra = '{"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": "%s"}}' % new_secret
     result = converge_shop("-v", "--diff", "-e", extra, "--limit", host.backend.get_hostname())
-    assert result.returncode == 0, output(result)[-3000:]
-    assert "environment file holds its settings and secrets" in output(result)
-    assert new_secret not in output(result) and "s3cr3t-Molecule-Value" not in output(result)
+    assert result.returncode == 0, output(result)
+    text = output(result, tail=None)
+    assert "environment file holds its settings and secrets" in text
+    assert new_secret not in text and "s3cr3t-Molecule-Value" not in text
     assert new_secret in host.file(f"/etc/flask-nginx/{APP}/app.env").content_string
     restored = converge_shop("--limit", host.backend.get_hostname())
-    assert restored.returncode == 0, output(restored)[-3000:]
+    assert restored.returncode == 0, output(restored)

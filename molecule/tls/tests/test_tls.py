@@ -1,11 +1,9 @@
 """tls scenario: certificates from a real ACME server (Pebble), real http-01."""
-import os
 import re
-import subprocess
 import time
 
 import pytest
-import testinfra
+from flask_nginx_testing import converge, output, remote
 
 testinfra_hosts = ["ansible://flask-nginx-tls-app"]
 
@@ -15,8 +13,7 @@ PEBBLE_ROOT = "/root/pebble-root.pem"
 
 
 def pebble():
-    return testinfra.get_host("ansible://flask-nginx-tls-pebble",
-                              ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    return remote("flask-nginx-tls-pebble")
 
 
 def served_certificate(host, name="shop.test"):
@@ -31,16 +28,6 @@ def serial(host):
 
 def nginx_pid(host):
     return host.check_output("systemctl show -p MainPID --value nginx")
-
-
-def converge(*extra_args):
-    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
-    return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         os.path.join(scenario, "converge.yml"), *extra_args],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -116,14 +103,14 @@ def test_second_converge_requests_no_certificate(host):
     archive = "ls /etc/letsencrypt/archive/shop/ | grep -c '^cert'"
     count = host.check_output(archive)
     result = converge()
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert re.search(r"flask-nginx-tls-app\s*:.*changed=0", result.stdout), result.stdout[-3000:]
+    assert result.returncode == 0, output(result)
+    assert re.search(r"flask-nginx-tls-app\s*:.*changed=0", result.stdout), output(result)
     assert host.check_output(archive) == count
 
 
 def test_adding_a_name_expands_the_certificate(host, pebble_root):
     result = converge("-e", '{"flask_nginx_server_names": ["shop.test", "www.shop.test", "new.shop.test"]}')
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, output(result)
     sans = sorted(re.findall(r"DNS:([^,\s]+)", served_certificate(host, "new.shop.test")))
     assert sans == sorted(NAMES + ["new.shop.test"])
     host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve new.shop.test:443:127.0.0.1 https://new.shop.test/healthz")
@@ -139,17 +126,17 @@ def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     try:
         # A second app on this host, HTTP only so far, asks for its first certificate.
         result = converge("-e", '{"flask_nginx_app_name": "blog", "flask_nginx_server_names": ["blog.test"]}')
-        output = result.stdout + result.stderr
+        text = output(result, tail=None)
         assert result.returncode != 0
-        assert "gave no certificate for blog.test" in output, output[-3000:]
-        assert "https://pebble:14000/dir" in output
+        assert "gave no certificate for blog.test" in text, output(result)
+        assert "https://pebble:14000/dir" in text
         assert host.check_output("curl -sS -H 'Host: blog.test' http://127.0.0.1/healthz").startswith('{"status":"ok"')
 
         # The shop drops new.shop.test again: that needs a new certificate.
         result = converge()
-        output = result.stdout + result.stderr
+        text = output(result, tail=None)
         assert result.returncode != 0
-        assert "gave no certificate for shop.test, www.shop.test" in output, output[-3000:]
+        assert "gave no certificate for shop.test, www.shop.test" in text, output(result)
         assert serial(host) == before
         for name in NAMES:
             host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve {name}:443:127.0.0.1 https://{name}/healthz")
@@ -161,7 +148,7 @@ def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     # Encrypt does neither): register afresh, then the same run succeeds.
     host.run_expect([0], "rm -rf /etc/letsencrypt/accounts")
     result = converge()
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 0, output(result)
     sans = sorted(re.findall(r"DNS:([^,\s]+)", served_certificate(host)))
     assert sans == sorted(NAMES)
     host.run_expect([0], f"curl -fsS --cacert {CA} https://pebble:15000/roots/0 -o {PEBBLE_ROOT}")
