@@ -18,15 +18,24 @@ def load_yaml(path):
     return yaml.safe_load(Path(path).read_text())
 
 
-def ansible_playbook(playbook, extra_vars, tmp_dir):
-    """Run tests/PLAYBOOK on the implicit localhost with EXTRA_VARS (passed as -e @file).
+SAMPLE_APP = str(REPO / "files" / "sample_app")
 
-    The demo inventory is kept out (-i localhost,): its group vars would apply to
-    localhost and send the play to a container. The interpreter is pinned to this
-    Python: discovery may pick a broken shim.
+
+def ansible_playbook(playbook, extra_vars, tmp_dir, inventory=None, args=()):
+    """Run tests/PLAYBOOK with EXTRA_VARS (passed as -e @file) on INVENTORY.
+
+    INVENTORY is a dict in Ansible's YAML inventory form, written to TMP_DIR;
+    without it the implicit localhost is used. The demo inventory is kept out:
+    its group vars would send the play to a container. The interpreter is
+    pinned to this Python: discovery may pick a broken shim.
     """
     vars_file = Path(tmp_dir) / f"{Path(playbook).stem}-vars.json"
     vars_file.write_text(json.dumps(extra_vars))
+    inventory_arg = "localhost,"
+    if inventory is not None:
+        inventory_file = Path(tmp_dir) / "inventory.yml"
+        inventory_file.write_text(yaml.safe_dump(inventory))
+        inventory_arg = str(inventory_file)
     bindir = Path(sys.executable).parent
     env = dict(
         os.environ,
@@ -42,7 +51,7 @@ def ansible_playbook(playbook, extra_vars, tmp_dir):
         ANSIBLE_LOCALHOST_WARNING="0",
     )
     cmd = [shutil.which("ansible-playbook", path=str(bindir)) or "ansible-playbook",
-           "-i", "localhost,", str(TESTS / playbook), "-e", f"@{vars_file}"]
+           "-i", inventory_arg, str(TESTS / playbook), "-e", f"@{vars_file}", *args]
     return subprocess.run(cmd, env=env, cwd=TESTS, capture_output=True, text=True, timeout=120)
 
 
@@ -60,3 +69,15 @@ def nginx_version(nginx):
     """The version `nginx -v` reports, e.g. "1.22.1"."""
     result = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=30)
     return re.search(r"nginx/([0-9.]+)", result.stderr).group(1)
+
+
+def plan(tmp_dir, inventory, facts=None, args=()):
+    """Run the role's real checks and plan on INVENTORY (tests/render.yml); render the
+    Nginx files of each load balancer. Returns (result, {host: plan}) and leaves the
+    files in TMP_DIR/rendered/HOST/."""
+    out = Path(tmp_dir) / "rendered"
+    out.mkdir(exist_ok=True)
+    result = ansible_playbook("render.yml", {"render_dir": str(out), "render_facts": facts or {}},
+                              tmp_dir, inventory=inventory, args=args)
+    plans = {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
+    return result, plans

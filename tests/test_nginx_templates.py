@@ -4,37 +4,40 @@ import subprocess
 
 import pytest
 
-from conftest import ansible_playbook, nginx_binary, nginx_version
+from conftest import SAMPLE_APP, nginx_binary, plan
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
-SITE, DEFAULT_80, UP = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf"
+SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
 
-# name -> (variables over the role's defaults and vars, the files the role renders).
+# name -> (variables over the role's defaults, the files the role renders). Each
+# case is a made-up host of its own; the role's real plan decides the rest.
 CASES = {
-    "defaults": ({}, [DEFAULT_80, UP, SITE]),
+    "defaults": ({}, [DEFAULT_80, LIM, UP, SITE]),
     "two-names-port-8081-ipv6": ({
         "flask_nginx_server_names": ["example.com", "www.example.com"],
         "flask_nginx_http_port": 8081,
-        "__flask_nginx_listen_ipv6": True,
-    }, ["flask-nginx-default-8081.conf", UP, SITE]),
-    # What tasks/validate.yml decides for an app host behind a separate load balancer.
-    "tcp-upstream": ({"__flask_nginx_bind": "10.0.0.5:8000"}, [DEFAULT_80, UP, SITE]),
-    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, UP, SITE]),
+        "flask_nginx_ipv6": "always",
+    }, ["flask-nginx-default-8081.conf", LIM, UP, SITE]),
+    # Upper-case names are lower-cased by the plan (certbot does the same).
+    "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"], "flask_nginx_limit_req_rate": "20r/s",
+                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, UP, SITE]),
+    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
-                     [DEFAULT_80, UP, SITE]),
+                     [DEFAULT_80, LIM, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
-                        [DEFAULT_80, "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
-    "no-default-server": ({"flask_nginx_default_server": False}, [UP, SITE]),
+                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
+    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, UP, SITE]),
     # The certificate and key are made for the test (see `rendered`).
     "tls-selfsigned-hsts": ({
         "flask_nginx_tls_mode": "selfsigned",
         "flask_nginx_https_port": 8443,
         "flask_nginx_hsts": True,
-        "__flask_nginx_tls_names": ["localhost"],
-    }, [DEFAULT_80, "flask-nginx-default-8443.conf", UP, SITE]),
+    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, UP, SITE]),
+    "tls-modern": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_tls_profile": "modern"},
+                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, UP, SITE]),
 }
 # Unbalanced brace: proves that the check below can fail.
-BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, UP, SITE])}
+BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, UP, SITE])}
 
 
 def expect(case, file, what, regex, present=True):
@@ -57,7 +60,7 @@ EXPECTATIONS = [
     expect("defaults", SITE, "gzip-on", r"^ *gzip on;$"),
     expect("defaults", SITE, "buffered-log", r"^ *access_log \S+ combined buffer=64k flush=5s;$"),
     expect("defaults", SITE, "listen-80", r"^ *listen 80;$"),
-    expect("defaults", SITE, "no-ipv6", r"listen \[::\]", present=False),
+    expect("no-default-server-no-ipv6", SITE, "no-ipv6", r"listen \[::\]", present=False),
     expect("defaults", SITE, "no-https", r"\bssl\b", present=False),
     expect("defaults", DEFAULT_80, "default-ansible-managed-first", r"\A#\n# Ansible managed"),
     expect("defaults", DEFAULT_80, "default-server", r"^ *listen 80 default_server;$"),
@@ -68,8 +71,10 @@ EXPECTATIONS = [
     expect("two-names-port-8081-ipv6", SITE, "ipv6", r"^ *listen \[::\]:8081;$"),
     expect("two-names-port-8081-ipv6", "flask-nginx-default-8081.conf", "default-ipv6",
            r"^ *listen \[::\]:8081 default_server;$"),
-    expect("tcp-upstream", UP, "tcp", r"^ *server 10\.0\.0\.5:8000 max_fails=2 fail_timeout=10s;$"),
-    expect("tcp-upstream", UP, "no-socket", r"unix:", present=False),
+    expect("capital-names-limits", SITE, "lower-case-names", r"^ *server_name example\.com;$"),
+    expect("capital-names-limits", LIM, "req-zone", r"^limit_req_zone \$binary_remote_addr zone=flask_nginx_flaskapp_req:10m rate=20r/s;$"),
+    expect("capital-names-limits", SITE, "limit-req", r"^ *limit_req zone=flask_nginx_flaskapp_req burst=40 nodelay;$"),
+    expect("capital-names-limits", SITE, "limit-conn", r"^ *limit_conn flask_nginx_flaskapp_conn 10;$"),
     expect("no-gzip-unbuffered-log", SITE, "no-gzip", r"^ *gzip ", present=False),
     expect("no-gzip-unbuffered-log", SITE, "unbuffered", r"^ *access_log \S+ combined;$"),
     expect("extra-config", SITE, "robots", r"^    location = /robots\.txt \{"),
@@ -82,6 +87,22 @@ EXPECTATIONS = [
     expect("tls-selfsigned-hsts", SITE, "hsts", r"^ *add_header Strict-Transport-Security \"max-age=\d+\" always;$"),
     expect("tls-selfsigned-hsts", "flask-nginx-default-8443.conf", "reject-unknown-sni",
            r"^ *ssl_reject_handshake on;$"),
+    # Review fixes: the default server enforces the profile and refuses unknown Host headers.
+    expect("tls-selfsigned-hsts", "flask-nginx-default-8443.conf", "default-intermediate-protocols",
+           r"^ *ssl_protocols TLSv1\.2 TLSv1\.3;$"),
+    expect("tls-selfsigned-hsts", "flask-nginx-default-8443.conf", "default-intermediate-ciphers",
+           r"^ *ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+           r"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;$"),
+    expect("tls-selfsigned-hsts", "flask-nginx-default-8443.conf", "default-444-for-unknown-host", r"^ *return 444;$"),
+    expect("tls-modern", "flask-nginx-default-443.conf", "default-modern-protocols", r"^ *ssl_protocols TLSv1\.3;$"),
+    expect("tls-modern", SITE, "site-modern-protocols", r"^ *ssl_protocols TLSv1\.3;$"),
+    expect("defaults", SITE, "backup-files-any-case", r"^ *location ~\* \(~\|\\\.\(bak\|"),
+    expect("defaults", SITE, "static-no-symlinks", r"^ *disable_symlinks on from=/opt/flaskapp/current/app/static;$"),
+    expect("defaults", SITE, "next-upstream-timeout", r"^ *proxy_next_upstream_timeout 10s;$"),
+    expect("defaults", SITE, "client-header-timeout", r"^ *client_header_timeout 10s;$"),
+    expect("defaults", SITE, "client-body-timeout", r"^ *client_body_timeout 30s;$"),
+    *(expect("defaults", SITE, f"blank-{header}", rf'^ *proxy_set_header {header} "";$')
+      for header in ("X-Forwarded-Prefix", "X-Forwarded-Server", "X-Original-URL", "X-Forwarded-Ssl")),
 ]
 
 
@@ -95,26 +116,22 @@ def nginx():
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory, nginx):
-    """Render every case in one ansible-playbook run; return the output directory."""
+    """Plan and render every case (one made-up host each) in one run; return the output directory."""
     out = tmp_path_factory.mktemp("rendered")
     cert, key = out / "cert.pem", out / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-days", "1", "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
                    check=True, capture_output=True, timeout=30)
-    base = {
-        # What the role's tasks would set, and log files nginx -t can open.
-        "__flask_nginx_listen_ipv6": False,
-        "__flask_nginx_nginx_version": nginx_version(nginx),
-        "__flask_nginx_tls_names": [],
+    hosts = {name: {"flask_nginx_app_src": SAMPLE_APP, **variables} for name, (variables, _) in (CASES | BROKEN).items()}
+    facts = {  # files nginx -t must open on this machine
         "__flask_nginx_tls_cert": str(cert),
         "__flask_nginx_tls_key": str(key),
+        "__flask_nginx_access_log": str(out) + "/{{ inventory_hostname }}.access.log",
+        "__flask_nginx_error_log": str(out) + "/{{ inventory_hostname }}.error.log",
     }
-    cases = [{"name": name, "vars": base | {"__flask_nginx_access_log": str(out / f"{name}.access.log"),
-                                            "__flask_nginx_error_log": str(out / f"{name}.error.log")} | variables}
-             for name, (variables, _) in (CASES | BROKEN).items()]
-    result = ansible_playbook("render.yml", {"render_dir": str(out), "render_cases": cases}, out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out
+    result, _ = plan(out, {"all": {"hosts": hosts}}, facts)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    return out / "rendered"
 
 
 def nginx_t(nginx, includes, tmp_path):
