@@ -3,7 +3,8 @@
 
   systemd_container.py docker-run IMAGE      `docker run` arguments, one a line,
                                              ending with IMAGE and its command
-  systemd_container.py check MOLECULE.YML... every platform carries the flags
+  systemd_container.py check MOLECULE.YML... every platform carries the flags and
+                                             starts a prebuilt flask-nginx-test image
                                              (exit 1 and a list of differences if not)
 
 bench/run.py imports it (docker_run_args); scripts/demo.sh runs it."""
@@ -44,6 +45,10 @@ def check(paths):
     for path in paths:
         for platform in yaml.safe_load(Path(path).read_text()).get("platforms") or []:
             name = f"{path}: {platform.get('name')}"
+            # scripts/bootstrap.sh builds the images, once per run; Molecule only starts them.
+            image = str(platform.get("image", ""))
+            if not image.startswith("flask-nginx-test:") or platform.get("pre_build_image") is not True:
+                problems.append(f"{name}: not a flask-nginx-test image with pre_build_image: true")
             for key, value in want.items():
                 have = platform.get(key)
                 if key in EXTENSIBLE and isinstance(have, list):
