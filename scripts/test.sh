@@ -3,42 +3,73 @@
 #   scripts/test.sh                 lint, fast tests, every Molecule scenario
 #   scripts/test.sh lint|unit
 #   scripts/test.sh molecule [SCENARIO...]
+# Stages run one after another; each prints a line when it starts and one with
+# its time when it ends, and the run ends with the total. The first failure
+# stops the run: the fast tier (lint, then the fast tests with pytest -x) runs
+# before any scenario. The test images are built (when images/build.sh changed)
+# once, by scripts/bootstrap.sh; Molecule only starts them (pre_build_image).
+# Every scenario runs under flock $lock: never two at once on this machine,
+# whoever starts them (so do not wrap this script in the same flock: it would
+# wait for itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+lock=${FLASK_NGINX_MOLECULE_LOCK:-/tmp/flask-nginx-molecule.lock}
+# Scenarios in the order they build on each other.
+all_scenarios=(default tls cluster)
+
+started=$(date +%s)
+stage= stage_started=
+duration() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $(( s / 60 )) $(( s % 60 )); }
+begin() { stage=$1; stage_started=$(date +%s); echo "==> $stage (at $(duration "$started"))"; }
+end() { echo "--- $stage: ok in $(duration "$stage_started") (total $(duration "$started"))"; stage=; }
+finish() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -n "$stage" ]; then
+    echo "--- $stage: FAILED after $(duration "$stage_started") (total $(duration "$started"))" >&2
+  fi
+}
+trap finish EXIT
+
+part=${1:-all}
+[ $# -gt 0 ] && shift
+case "$part" in
+  all|lint|unit|molecule) ;;
+  *) echo "usage: $0 [all|lint|unit|molecule [SCENARIO...]]" >&2; exit 2 ;;
+esac
+
+begin "bootstrap (tools, Docker, test images)"
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 if [ -z "${FLASK_NGINX_PIP_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   export FLASK_NGINX_PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 fi
-# Scenarios in the order they build on each other; never two at once (2 cores).
-all_scenarios=(default tls cluster)
-
-part=${1:-all}
-[ $# -gt 0 ] && shift
-started=$(date +%s)
-timing() { echo "--- $1 took $(( $(date +%s) - $2 ))s"; }
+end
 
 run_lint() {
-  local t; t=$(date +%s)
-  echo "==> yamllint"; yamllint --strict .
-  echo "==> ansible-lint (production profile)"; ansible-lint --profile production
-  timing lint "$t"
+  begin yamllint
+  yamllint --strict .
+  end
+  begin "ansible-lint (production profile)"
+  ansible-lint --profile production
+  end
+  begin "container flags of the scenarios (images/systemd-container.yml)"
+  python3 images/systemd_container.py check molecule/*/molecule.yml
+  end
 }
 run_unit() {
-  local t; t=$(date +%s)
-  echo "==> fast tests (pytest, no containers)"
-  pytest -q tests
-  timing "fast tests" "$t"
+  begin "fast tests (pytest -x, no containers)"
+  pytest -x -q tests
+  end
 }
 run_molecule() {
-  local scenarios=("$@") s t
+  local scenarios=("$@") s
   [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all_scenarios[@]}")
   for s in "${scenarios[@]}"; do
-    t=$(date +%s)
-    echo "==> molecule test -s $s"
-    molecule test -s "$s"
-    timing "molecule $s" "$t"
+    begin "molecule test -s $s"
+    flock -n "$lock" true || echo "    waiting for $lock (another Molecule run on this machine)"
+    flock "$lock" molecule test -s "$s"
+    end
   done
 }
 
@@ -47,6 +78,5 @@ case "$part" in
   lint) run_lint ;;
   unit) run_unit ;;
   molecule) run_molecule "$@" ;;
-  *) echo "usage: $0 [all|lint|unit|molecule [SCENARIO...]]" >&2; exit 2 ;;
 esac
-timing total "$started"
+echo "--- $part: passed, total $(duration "$started")"
