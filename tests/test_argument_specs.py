@@ -1,10 +1,11 @@
 """The role's variables: defaults and argument spec agree, and bad values stop the play before any change."""
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import REPO, ROLE, ansible_playbook, load_yaml
+from conftest import ROLE, SAMPLE_APP, ansible_playbook, load_yaml
 
 DEFAULTS = load_yaml(ROLE / "defaults" / "main.yml")
 OPTIONS = load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
@@ -34,15 +35,10 @@ def test_spec_default_matches_defaults(name):
     assert (type(spec), spec) == (type(default), default), f"{name}: argument_specs {spec!r} != defaults {default!r}"
 
 
-def test_role_validates_before_any_change():
-    first = load_yaml(ROLE / "tasks" / "main.yml")[0]
-    assert first.get("ansible.builtin.import_tasks") == "validate.yml"
-    assert "always" in first.get("tags", [])
-
-
-def assertion(expression):
-    """How the default callback (YAML results, see conftest) shows the failed condition of an assert."""
-    return f"assertion: {expression}"
+def test_role_checks_and_plans_before_any_change():
+    first, second = load_yaml(ROLE / "tasks" / "main.yml")[:2]
+    assert first.get("ansible.builtin.import_tasks") == "validate.yml" and "always" in first.get("tags", [])
+    assert second.get("ansible.builtin.import_tasks") == "plan.yml" and "always" in second.get("tags", [])
 
 
 def argspec(name):
@@ -53,57 +49,90 @@ def choices(name):
     return f"value of {name} must be one of"
 
 
-SERVER_NAMES_RULE = assertion("flask_nginx_server_names | reject('match', __flask_nginx_server_name_re)")
+def refused(name, value):
+    """How tasks/validate.yml names a refused value: the variable, the value as JSON."""
+    return f"{name} = {json.dumps(value)} is refused"
+
 
 # name -> (extra vars, text the output must show: the failed rule or argument).
 BAD = {
     "workers-not-an-int": ({"flask_nginx_gunicorn_workers": "many"}, argspec("flask_nginx_gunicorn_workers")),
     # A plain string passes the spec (a list type splits it for the check) but not the rule.
     "server-names-string": ({"flask_nginx_server_names": "example.com"},
-                            assertion("flask_nginx_server_names is not string")),
-    "server-name-punctuation": ({"flask_nginx_server_names": ["bad name!"]}, SERVER_NAMES_RULE),
-    "server-name-space": ({"flask_nginx_server_names": ["ex ample.com"]}, SERVER_NAMES_RULE),
-    "server-names-empty": ({"flask_nginx_server_names": []}, assertion("flask_nginx_server_names | length > 0")),
-    "app-name-capitals-space": ({"flask_nginx_app_name": "Bad Name"}, assertion("flask_nginx_app_name is match")),
+                            refused("flask_nginx_server_names", "example.com")),
+    "server-name-punctuation": ({"flask_nginx_server_names": ["bad name!"]}, refused("flask_nginx_server_names", ["bad name!"])),
+    "server-name-space": ({"flask_nginx_server_names": ["ex ample.com"]}, refused("flask_nginx_server_names", ["ex ample.com"])),
+    "server-name-trailing-newline": ({"flask_nginx_server_names": ["example.com\n"]},
+                                     refused("flask_nginx_server_names", ["example.com\n"])),
+    "server-names-empty": ({"flask_nginx_server_names": []}, refused("flask_nginx_server_names", [])),
+    "app-name-capitals-space": ({"flask_nginx_app_name": "Bad Name"}, refused("flask_nginx_app_name", "Bad Name")),
+    "app-name-trailing-newline": ({"flask_nginx_app_name": "shop\n"}, refused("flask_nginx_app_name", "shop\n")),
+    "app-name-root": ({"flask_nginx_app_name": "root"}, refused("flask_nginx_app_name", "root")),
+    "app-user-www-data": ({"flask_nginx_app_user": "www-data"}, refused("flask_nginx_app_user", "www-data")),
+    "app-group-docker": ({"flask_nginx_app_group": "docker"}, refused("flask_nginx_app_group", "docker")),
+    "app-group-adm": ({"flask_nginx_app_group": "adm"}, refused("flask_nginx_app_group", "adm")),
+    "app-root-tmp": ({"flask_nginx_app_root": "/tmp"}, refused("flask_nginx_app_root", "/tmp")),
+    "app-root-root-home": ({"flask_nginx_app_root": "/root/app"}, refused("flask_nginx_app_root", "/root/app")),
+    "app-root-usr-share": ({"flask_nginx_app_root": "/usr/share/app"}, refused("flask_nginx_app_root", "/usr/share/app")),
     "worker-class-eventlet": ({"flask_nginx_gunicorn_worker_class": "eventlet"},
                               choices("flask_nginx_gunicorn_worker_class")),
     "ipv6-maybe": ({"flask_nginx_ipv6": "maybe"}, choices("flask_nginx_ipv6")),
     "gzip-level-10": ({"flask_nginx_gzip_comp_level": 10}, choices("flask_nginx_gzip_comp_level")),
-    "wsgi-app-without-callable": ({"flask_nginx_wsgi_app": "app"}, assertion("flask_nginx_wsgi_app is match")),
-    "app-env-bad-key": ({"flask_nginx_app_env": {"BAD-KEY": "x"}}, assertion("flask_nginx_app_env.keys()")),
-    "app-root-trailing-slash": ({"flask_nginx_app_root": "/opt/app/"}, assertion("flask_nginx_app_root is match")),
-    "static-url-relative": ({"flask_nginx_static_url": "static/"}, assertion("flask_nginx_static_url is match")),
+    "wsgi-app-without-callable": ({"flask_nginx_wsgi_app": "app"}, refused("flask_nginx_wsgi_app", "app")),
+    "wsgi-app-code": ({"flask_nginx_wsgi_app": "app:x.__class__"}, refused("flask_nginx_wsgi_app", "app:x.__class__")),
+    "app-env-bad-key": ({"flask_nginx_app_env": {"BAD-KEY": "x"}}, refused("flask_nginx_app_env", ["BAD-KEY"])),
+    "app-root-trailing-slash": ({"flask_nginx_app_root": "/opt/app/"}, refused("flask_nginx_app_root", "/opt/app/")),
+    "static-url-relative": ({"flask_nginx_static_url": "static/"}, refused("flask_nginx_static_url", "static/")),
+    "static-url-dotdot": ({"flask_nginx_static_url": "/static/../"}, refused("flask_nginx_static_url", "/static/../")),
+    "static-dir-dot": ({"flask_nginx_static_dir": "."}, refused("flask_nginx_static_dir", ".")),
+    "static-dir-escapes": ({"flask_nginx_static_dir": "../etc"}, refused("flask_nginx_static_dir", "../etc")),
     "gunicorn-bind-without-port": ({"flask_nginx_gunicorn_bind": "10.0.0.5"},
-                                   assertion("flask_nginx_gunicorn_bind == ''")),
-    "keepalive-not-above-upstream": ({"flask_nginx_gunicorn_keepalive": 60},
-                                     assertion("flask_nginx_gunicorn_keepalive | int >")),
+                                   refused("flask_nginx_gunicorn_bind", "10.0.0.5")),
+    "keepalive-not-above-upstream": ({"flask_nginx_gunicorn_keepalive": 60}, refused("flask_nginx_gunicorn_keepalive", 60)),
+    "http-port-70000": ({"flask_nginx_http_port": 70000}, "flask_nginx_http_port, flask_nginx_https_port, flask_nginx_gunicorn_port = [70000, 443, 8000] is refused"),
+    "workers-negative": ({"flask_nginx_gunicorn_workers": -3}, refused("flask_nginx_gunicorn_workers", -3)),
+    "body-size-words": ({"flask_nginx_client_max_body_size": "10 megabytes"},
+                        refused("flask_nginx_client_max_body_size", "10 megabytes")),
+    "timeout-words": ({"flask_nginx_proxy_read_timeout": "1 minute"}, "flask_nginx_proxy_read_timeout"),
+    "rate-words": ({"flask_nginx_limit_req_rate": "fast"}, refused("flask_nginx_limit_req_rate", "fast")),
+    "firewall-port-0": ({"flask_nginx_firewall_allow_tcp": [0]}, refused("flask_nginx_firewall_allow_tcp", [0])),
+    "acme-without-email": ({"flask_nginx_tls_mode": "acme"}, refused("flask_nginx_acme_email", "")),
+    "acme-wildcard": ({"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
+                       "flask_nginx_server_names": ["*.example.com"]}, refused("flask_nginx_server_names", ["*.example.com"])),
+    "no-app-src": ({"flask_nginx_app_src": ""}, refused("flask_nginx_app_src", "")),
     "app-src-missing": ({"flask_nginx_app_src": "/nonexistent"},
-                        "flask_nginx_app_src=/nonexistent must be a directory on the controller"),
+                        'flask_nginx_app_src = "/nonexistent" is refused: it must be a directory on the controller'),
     # Without its own rule a bare word would become `server_name l o c a l h o s t;`.
-    "server-names-bare-word": ({"flask_nginx_server_names": "localhost"},
-                               assertion("flask_nginx_server_names is not string")),
+    "server-names-bare-word": ({"flask_nginx_server_names": "localhost"}, refused("flask_nginx_server_names", "localhost")),
 }
 GOOD = {
     "defaults": {},
     "valid-non-defaults": {
         "flask_nginx_app_name": "my-app",
-        "flask_nginx_server_names": ["example.com", "*.example.org", "127.0.0.1", "localhost"],
-        "flask_nginx_wsgi_app": "app:create_app()",
-        "flask_nginx_app_src": str(REPO / "files" / "sample_app"),
+        "flask_nginx_server_names": ["Example.com", "*.example.org", "127.0.0.1", "localhost"],
+        "flask_nginx_wsgi_app": "app:create_app('production', debug=False)",
         "flask_nginx_app_env": {"SECRET_KEY": "s3cret", "_X": "1"},
         "flask_nginx_gunicorn_bind": "10.0.0.5:8000",
         "flask_nginx_gunicorn_worker_class": "sync",
         "flask_nginx_ipv6": "never",
         "flask_nginx_gunicorn_keepalive": 90,
+        "flask_nginx_app_root": "/srv/my-app",
+        "flask_nginx_static_dir": "web/static",
+        "flask_nginx_client_max_body_size": "100M",
+        "flask_nginx_proxy_read_timeout": "1m30s",
+        "flask_nginx_limit_req_rate": "600r/m",
     },
     # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
     # and the role must cast it where it compares.
     "int-given-as-string": {"flask_nginx_gunicorn_keepalive": "90"},
 }
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Run tests/validate.yml once per case, side by side; return name -> (rc, output)."""
-    inputs = {name: bad[0] for name, bad in BAD.items()} | GOOD
+    inputs = {name: {"flask_nginx_app_src": SAMPLE_APP} | values
+              for name, values in ({name: bad[0] for name, bad in BAD.items()} | GOOD).items()}
 
     def run(name):
         result = ansible_playbook("validate.yml", inputs[name], tmp_path_factory.mktemp(name))

@@ -1,0 +1,113 @@
+"""The role's real planning step (tasks/plan.yml) on made-up inventories: a single host,
+one load balancer with two app hosts, and a run limited to the load balancer. The hosts
+are this machine (connection local); the plan's answers are read back as JSON."""
+import re
+
+import pytest
+
+from conftest import SAMPLE_APP, plan
+
+COMMON = {"flask_nginx_app_src": SAMPLE_APP, "flask_nginx_app_name": "shop", "flask_nginx_server_names": ["Shop.Test"]}
+
+
+def fleet(app1=None, app2=None):
+    return {"all": {"vars": COMMON, "children": {
+        "flask_lb": {"hosts": {"lb1": {}}},
+        "flask_app": {"hosts": {"app1": {"flask_nginx_app_address": "10.0.0.11", **(app1 or {})},
+                                "app2": {"flask_nginx_app_address": "10.0.0.12", "flask_nginx_gunicorn_port": 8001,
+                                         **(app2 or {})}}},
+    }}}
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    result, plans = plan(tmp_path_factory.mktemp("single"), {"all": {"hosts": {"web": COMMON}}})
+    assert result.returncode == 0, result.stdout[-4000:]
+    return plans["web"]
+
+
+@pytest.fixture(scope="module")
+def whole_fleet(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fleet")
+    result, plans = plan(out, fleet())
+    assert result.returncode == 0, result.stdout[-4000:]
+    return out, plans
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    out = tmp_path_factory.mktemp("limited")
+    result, plans = plan(out, fleet(), args=("--limit", "lb1"))
+    assert result.returncode == 0, result.stdout[-4000:]
+    return out, plans
+
+
+def test_single_host_runs_everything_on_a_unix_socket(single):
+    assert single["runs_app"] and single["runs_lb"]
+    assert single["bind"] == ""
+    assert single["upstream_servers"] == [{"key": "web", "value": "unix:/run/gunicorn-shop.sock"}]
+    assert single["trusted_lbs"] == ["127.0.0.1"]
+    assert single["server_names"] == ["shop.test"]  # lower-cased before anything uses it
+    assert single["health_url"] == "http://127.0.0.1:80/healthz" and single["health_name"] == "shop.test"
+    assert single["release_marker"] == ".complete"
+
+
+def test_app_hosts_listen_on_their_private_address_and_trust_the_load_balancer(whole_fleet):
+    _, plans = whole_fleet
+    assert (plans["app1"]["bind"], plans["app2"]["bind"]) == ("10.0.0.11:8000", "10.0.0.12:8001")
+    for app in ("app1", "app2"):
+        assert not plans[app]["runs_lb"] and plans[app]["runs_app"]
+        assert plans[app]["nginx_files"] and plans[app]["health_url"].startswith(f"http://{plans[app]['bind']}/")
+        # 127.0.0.1 and every IPv4 address of the load balancer (here: this machine's).
+        assert plans[app]["trusted_lbs"][0] == "127.0.0.1" and len(plans[app]["trusted_lbs"]) >= 2
+
+
+def test_load_balancer_sends_to_every_app_host_with_its_own_port(whole_fleet):
+    out, plans = whole_fleet
+    lb = plans["lb1"]
+    assert lb["runs_lb"] and not lb["runs_app"] and lb["release_marker"] == ".code-complete"
+    assert lb["upstream_servers"] == [
+        {"key": "app1", "value": "10.0.0.11:8000 max_fails=2 fail_timeout=10s"},
+        {"key": "app2", "value": "10.0.0.12:8001 max_fails=2 fail_timeout=10s"},
+    ]
+    upstream = (out / "rendered" / "lb1" / "flask-nginx-upstream-shop.conf").read_text()
+    assert re.search(r"^    server 10\.0\.0\.11:8000 max_fails=2 fail_timeout=10s;$", upstream, re.M), upstream
+    assert re.search(r"^    server 10\.0\.0\.12:8001 max_fails=2 fail_timeout=10s;$", upstream, re.M), upstream
+    assert "unix:" not in upstream
+    assert not list((out / "rendered" / "app1").iterdir())  # app-only hosts render no Nginx files
+
+
+def test_a_limited_run_gives_the_load_balancer_the_same_upstream(whole_fleet, limited):
+    _, full = whole_fleet
+    _, plans = limited
+    assert set(plans) == {"lb1"}
+    assert plans["lb1"]["upstream_servers"] == full["lb1"]["upstream_servers"]
+
+
+def test_app_host_without_an_address_is_reached_where_it_listens(tmp_path):
+    """No flask_nginx_app_address: the app host's default IPv4 address, as the load
+    balancer learns it, also when the run does not visit the app host."""
+    inventory = fleet(app2={"flask_nginx_app_address": "", "flask_nginx_private_network": True})
+    (tmp_path / "full").mkdir()
+    (tmp_path / "limited").mkdir()
+    result, full = plan(tmp_path / "full", inventory)
+    assert result.returncode == 0, result.stdout[-4000:]
+    result, limited = plan(tmp_path / "limited", inventory, args=("--limit", "lb1"))
+    assert result.returncode == 0, result.stdout[-4000:]
+    app2 = full["app2"]["bind"]
+    assert re.fullmatch(r"[0-9.]+:8001", app2), app2
+    assert {"key": "app2", "value": f"{app2} max_fails=2 fail_timeout=10s"} in limited["lb1"]["upstream_servers"]
+
+
+def test_gunicorn_on_a_public_address_is_refused_before_any_change(tmp_path):
+    result, _ = plan(tmp_path, fleet(app1={"flask_nginx_app_address": "203.0.113.5"}))
+    assert result.returncode != 0
+    assert "Gunicorn would listen on 203.0.113.5:8000" in result.stdout, result.stdout[-3000:]
+    assert "flask_nginx_private_network: true" in result.stdout
+
+
+@pytest.mark.parametrize("setting", [{"flask_nginx_firewall": True}, {"flask_nginx_private_network": True}])
+def test_a_public_address_is_accepted_behind_the_firewall_or_on_a_private_network(tmp_path, setting):
+    result, plans = plan(tmp_path, fleet(app1={"flask_nginx_app_address": "203.0.113.5", **setting}))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert plans["app1"]["bind"] == "203.0.113.5:8000"
