@@ -62,6 +62,27 @@ def test_load_balancer_firewall_opens_the_web_port_only(host):
     assert "8000" not in table
 
 
+def test_firewall_keeps_every_apps_ports_and_opens_extra_ports_to_the_fleet_only():
+    """A second app on app1 (port 8001, an extra port 9100) adds its rules beside the
+    first app's instead of replacing them; the extra port is open to the fleet's own
+    addresses only, and SSH stays open."""
+    app1 = remote(APPS[0])
+    extra = json.dumps({"flask_nginx_app_name": "blog", "flask_nginx_gunicorn_port": 8001,
+                        "flask_nginx_firewall_allow_tcp": [9100]})
+    result = run_playbook(project_file("playbooks", "site.yml"), "--tags", "flask_nginx_firewall",
+                          "-e", extra, "--limit", APPS[0])
+    try:
+        assert result.returncode == 0, output(result)
+        table = app1.check_output("nft list table inet flask_nginx")
+        assert re.search(r"tcp dport 8000 accept comment \"shop: gunicorn", table), table
+        assert re.search(r"tcp dport 8001 accept comment \"blog: gunicorn", table), table
+        assert re.search(r"ip saddr \{[^}]+\} tcp dport 9100 accept", table), table
+        assert re.search(r"tcp dport 22 accept", table), table
+    finally:
+        app1.run("rm -f /etc/flask-nginx/firewall.d/blog.nft && systemctl reload flask-nginx-firewall.service")
+    assert "8001" not in app1.check_output("nft list table inet flask_nginx")
+
+
 def test_load_balancer_spreads_requests_over_both_app_hosts(lb_port):
     hosts = {json.loads(get(lb_port)[1])["host"] for _ in range(30)}
     assert hosts == set(APPS)

@@ -8,7 +8,7 @@ import pytest
 from conftest import APP, UNIT
 from flask_nginx_testing import start_load
 
-EXPOSURE_BOUND = 2.0
+EXPOSURE_BOUND = 1.5
 
 
 def test_gunicorn_unit_exposure_is_within_bound(host):

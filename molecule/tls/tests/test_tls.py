@@ -8,7 +8,9 @@ from flask_nginx_testing import converge, output, remote
 testinfra_hosts = ["ansible://flask-nginx-tls-app"]
 
 NAMES = ["shop.test", "www.shop.test"]
-CA = "/usr/local/share/ca-certificates/flask-nginx-acme-shop.crt"
+# The private ACME CA, trusted by certbot alone (flask_nginx_acme_ca_bundle).
+CA = "/etc/flask-nginx/acme-ca.d/shop.pem"
+CERTBOT = "/usr/local/lib/flask-nginx/certbot"
 PEBBLE_ROOT = "/root/pebble-root.pem"
 
 
@@ -90,7 +92,7 @@ def test_renewal_timer_is_enabled_and_hook_reloads_nginx(host):
 
 def test_forced_renewal_serves_a_new_certificate_without_restarting_nginx(host):
     before, pid = serial(host), nginx_pid(host)
-    host.run_expect([0], "certbot renew --force-renewal --cert-name shop --no-random-sleep-on-renew")
+    host.run_expect([0], f"{CERTBOT} renew --force-renewal --cert-name shop --no-random-sleep-on-renew")
     for _ in range(20):
         if serial(host) != before:
             break
@@ -153,3 +155,39 @@ def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     assert sans == sorted(NAMES)
     host.run_expect([0], f"curl -fsS --cacert {CA} https://pebble:15000/roots/0 -o {PEBBLE_ROOT}")
     host.run_expect([0], f"curl -fsS --cacert {PEBBLE_ROOT} --resolve shop.test:443:127.0.0.1 https://shop.test/healthz")
+
+
+def test_private_acme_ca_is_trusted_by_certbot_alone(host):
+    """The host's trust store does not know Pebble's CA; certbot's runs (the role's and the
+    timer's, through the wrapper in certbot.service's drop-in) do."""
+    assert host.run("curl -fsS -o /dev/null https://pebble:14000/dir").rc != 0
+    assert not host.run("grep -rl 'flask-nginx' /usr/local/share/ca-certificates/ 2>/dev/null").stdout.strip()
+    unit = host.check_output("systemctl cat certbot.service")
+    assert f"ExecStart={CERTBOT} -q renew" in unit
+    host.run_expect([0], "systemctl start certbot.service")
+    assert host.check_output("systemctl show -p Result --value certbot.service") == "success"
+
+
+def test_renewal_whose_nginx_check_fails_is_loud_and_retried(host):
+    """A renewal while Nginx's configuration is broken: the reload is refused and left
+    pending, with an error in the journal; certbot's service (what the timer runs) then
+    fails instead of looking fine, and puts the certificate live on its first run after
+    Nginx accepts its configuration again. (certbot itself exits 0 when a hook fails.)"""
+    before = serial(host)
+    host.run_expect([0], "echo 'this is not nginx;' > /etc/nginx/conf.d/zz-broken.conf")
+    try:
+        host.run_expect([0], f"{CERTBOT} renew --force-renewal --cert-name shop --no-random-sleep-on-renew")
+        assert host.file("/var/lib/flask-nginx/nginx-reload-pending").exists
+        assert "a renewed certificate is NOT live" in host.check_output("journalctl -t flask-nginx --no-pager -o cat")
+        assert serial(host) == before  # Nginx kept its configuration and the previous certificate
+        assert host.run("systemctl start certbot.service").rc != 0
+        assert host.check_output("systemctl show -p Result --value certbot.service") != "success"
+    finally:
+        host.run("rm -f /etc/nginx/conf.d/zz-broken.conf; systemctl reset-failed certbot.service")
+    host.run_expect([0], "systemctl start certbot.service")
+    for _ in range(20):
+        if serial(host) != before:
+            break
+        time.sleep(0.5)
+    assert serial(host) != before
+    assert not host.file("/var/lib/flask-nginx/nginx-reload-pending").exists

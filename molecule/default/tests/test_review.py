@@ -1,0 +1,246 @@
+"""default scenario: the defects an outside review found, each checked on the real host
+(TLS profile enforcement, secrets, tags, limits, minimal hosts, control socket)."""
+import json
+import re
+import shlex
+import time
+
+import pytest
+from conftest import APP, UNIT
+from flask_nginx_testing import output, run_playbook, scenario_file
+
+BLOG = "blog.test"
+INTERMEDIATE_ECDSA = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]
+NOT_IN_PROFILE = ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256", "AES128-GCM-SHA256"]
+
+# A TLS client in the host's own Python: protocol ceiling and cipher list are ours to choose.
+TLS_PROBE = r"""
+import socket, ssl, sys
+name, ceiling, ciphers = sys.argv[1], sys.argv[2], sys.argv[3]
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+context.minimum_version = ssl.TLSVersion.TLSv1_2
+if ceiling != "any":
+    context.maximum_version = getattr(ssl.TLSVersion, ceiling)
+if ciphers != "default":
+    context.set_ciphers(ciphers)
+try:
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=5), server_hostname=name) as s:
+        print(s.version(), s.cipher()[0])
+except (ssl.SSLError, OSError) as error:
+    print("refused", type(error).__name__)
+"""
+
+
+def tls(host, ceiling="any", ciphers="default", name=BLOG):
+    return host.check_output(f"python3 -c {shlex.quote(TLS_PROBE)} {name} {ceiling} {shlex.quote(ciphers)}")
+
+
+def play(playbook, *args, **kwargs):
+    return run_playbook(scenario_file(playbook), *args, **kwargs)
+
+
+def test_intermediate_profile_negotiates_tls13(host):
+    assert tls(host).startswith("TLSv1.3 ")
+
+
+@pytest.mark.parametrize("cipher", INTERMEDIATE_ECDSA)
+def test_intermediate_profile_offers_mozillas_tls12_ciphers(host, cipher):
+    assert tls(host, "TLSv1_2", cipher) == f"TLSv1.2 {cipher}"
+
+
+@pytest.mark.parametrize("cipher", NOT_IN_PROFILE)
+def test_intermediate_profile_refuses_other_tls12_ciphers(host, cipher):
+    assert tls(host, "TLSv1_2", cipher).startswith("refused"), cipher
+
+
+def test_modern_profile_refuses_tls12(host):
+    """The blog with the modern profile: TLS 1.2 is refused for its name and for an
+    unknown one (the default server sets the protocols as well)."""
+    limit = ("--limit", host.backend.get_hostname())
+    result = play("blog.yml", "-e", '{"flask_nginx_tls_profile": "modern"}', *limit)
+    try:
+        assert result.returncode == 0, output(result)
+        assert tls(host, "TLSv1_2").startswith("refused")
+        assert tls(host).startswith("TLSv1.3 ")
+    finally:
+        restored = play("blog.yml", *limit)
+        assert restored.returncode == 0, output(restored)
+    assert tls(host, "TLSv1_2").startswith("TLSv1.2 ")
+
+
+def test_known_name_with_unknown_host_header_gets_no_answer(host):
+    """TLS with the blog's name, then `Host: other.test`: the HTTPS default server answers 444."""
+    result = host.run("curl -sk --max-time 5 --resolve blog.test:443:127.0.0.1 -H 'Host: other.test' https://blog.test/")
+    assert result.rc == 52, (result.rc, result.stdout)  # empty reply: the connection was closed
+
+
+def test_body_larger_than_the_limit_gets_413(http):
+    """The blog allows 1m (flask_nginx_client_max_body_size): 2 MB get 413, 100 KB pass."""
+    big = "head -c 2000000 /dev/zero > /tmp/big.bin"
+    http.host.run_expect([0], big)
+    status = http.get("/api/notes", "-k", "-X", "POST", "--data-binary", "@/tmp/big.bin",
+                      host_header=BLOG, scheme="https", body=False)[0]
+    assert status == 413
+    http.host.run_expect([0], "head -c 100000 /dev/zero | tr '\\0' x > /tmp/small.txt")
+    status = http.get("/api/notes", "-k", "-X", "POST", "--data-binary", "@/tmp/small.txt",
+                      host_header=BLOG, scheme="https", body=False)[0]
+    assert status == 201
+
+
+def test_rate_limit_answers_429_beyond_the_burst(host):
+    """The blog allows 5 requests/s with a burst of 5: 40 requests at once see 429s and 200s."""
+    out = host.check_output(
+        "seq 40 | xargs -P 20 -I{} curl -sk -o /dev/null -w '%{http_code}\\n' "
+        "--resolve blog.test:443:127.0.0.1 https://blog.test/healthz | sort | uniq -c")
+    codes = {code: int(count) for count, code in (line.split() for line in out.splitlines())}
+    assert codes.get("429", 0) > 0 and codes.get("200", 0) >= 5, codes
+    time.sleep(2)  # let the bucket drain for the other tests
+
+
+def test_app_may_write_to_its_writable_dirs(host):
+    """flask_nginx_app_writable_dirs: the blog's worker, in its own namespace, writes there."""
+    master = host.check_output("systemctl show -p MainPID --value gunicorn-blog.service")
+    worker = host.check_output(f"pgrep -P {master} | head -1")
+    probe = f"nsenter --target {worker} --mount -- setpriv --reuid=blog --regid=blog --init-groups sh -c"
+    host.run_expect([0], f"{probe} 'echo x > /srv/blog-uploads/probe && rm /srv/blog-uploads/probe'")
+    assert host.run(f"{probe} 'echo x > /srv/probe'").rc != 0
+
+
+def test_tags_app_alone_puts_a_new_release_live(host, http, tmp_path, sample_app):
+    """--tags flask_nginx_app switches `current`; Gunicorn must serve it at once (it
+    reloads whenever it serves another release than current), not on some later run."""
+    import shutil
+    source = tmp_path / "v3"
+    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "VERSION").write_text("3\n")
+    limit = ("--limit", host.backend.get_hostname())
+    try:
+        result = play("shop.yml", "--tags", "flask_nginx_app", "-e", json.dumps({"flask_nginx_app_src": str(source)}), *limit)
+        assert result.returncode == 0, output(result)
+        deadline = time.time() + 20
+        while time.time() < deadline and http.json("/api/info")["version"] != "3":
+            time.sleep(0.5)
+        assert http.json("/api/info")["version"] == "3"
+        served = host.file(f"/run/{UNIT}/release").content_string.strip()
+        assert host.file(f"/opt/{APP}/current").linked_to.endswith("/" + served)
+    finally:
+        restored = play("shop.yml", *limit)
+        assert restored.returncode == 0, output(restored)
+    assert http.json("/api/info")["version"] == "1"
+
+
+def test_tags_health_alone_checks_an_https_site_over_https(host):
+    result = play("blog.yml", "--tags", "flask_nginx_health", "--limit", host.backend.get_hostname())
+    assert result.returncode == 0, output(result)
+    assert "https://127.0.0.1:443/healthz (as blog.test) -> 200" in output(result, tail=None)
+
+
+def test_secrets_never_appear_with_vvv_on_success_or_failure(host, tmp_path, sample_app):
+    """-vvv, once rotating the secret (success) and once with a release whose import fails
+    with the secret in its traceback: the value never shows, the failure is redacted."""
+    import shutil
+    limit = ("--limit", host.backend.get_hostname())
+    secret = "vvv-Secret-Value-0815"
+    env = {"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": secret}}
+    try:
+        result = play("shop.yml", "-vvv", "--diff", "-e", json.dumps(env), *limit)
+        assert result.returncode == 0, output(result)
+        assert secret not in output(result, tail=None)
+
+        source = tmp_path / "leaky"
+        shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+        (source / "app.py").write_text((source / "app.py").read_text()
+                                       + "\nimport os\nraise RuntimeError('cannot connect with ' + os.environ['SECRET_KEY'])\n")
+        failed = play("shop.yml", "-vvv", "-e", json.dumps(env | {"flask_nginx_app_src": str(source)}), *limit)
+        text = output(failed, tail=None)
+        assert failed.returncode != 0
+        assert "does not load" in text and "RuntimeError: cannot connect with <redacted>" in text, output(failed)
+        assert secret not in text
+    finally:
+        restored = play("shop.yml", *limit)
+        assert restored.returncode == 0, output(restored)
+
+
+def test_graceful_reload_works_without_procps(host):
+    """Minimal hosts have no /bin/kill (procps): the unit's reload must not need it."""
+    kill = host.check_output("readlink -f /bin/kill || true")
+    master = host.check_output(f"systemctl show -p MainPID --value {UNIT}.service")
+    workers = set(host.check_output(f"pgrep -P {master}").split())
+    if kill:
+        host.run_expect([0], f"mv {kill} {kill}.aside")
+    try:
+        host.run_expect([0], f"systemctl reload {UNIT}.service")
+        deadline = time.time() + 30
+        while time.time() < deadline and set(host.run(f"pgrep -P {master}").stdout.split()) & workers:
+            time.sleep(0.5)
+    finally:
+        if kill:
+            host.run(f"mv {kill}.aside {kill}")
+    assert host.check_output(f"systemctl show -p MainPID --value {UNIT}.service") == master
+    new = set(host.check_output(f"pgrep -P {master}").split())
+    assert new and not new & workers, (workers, new)
+
+
+def test_a_start_logs_no_error_lines(host):
+    """A restart of Gunicorn logs no error (Gunicorn 27's control socket is in the runtime
+    directory, not in the read-only home)."""
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    host.run_expect([0], f"systemctl restart {UNIT}.service")
+    time.sleep(2)
+    journal = host.check_output(f"journalctl -u {UNIT}.service --since '{since}' --no-pager -o cat")
+    assert "Booting worker" in journal or "Listening" in journal, journal
+    assert not re.search(r"error|Read-only file system", journal, re.I), journal
+    assert host.socket(f"unix:///run/{UNIT}/control.sock").is_listening or host.file(f"/run/{UNIT}/control.sock").exists
+
+
+def test_gunicorn_is_reinstalled_when_the_pin_differs_from_the_installed_version(host):
+    """An upgrade followed by a revert must not skip pip: the marker holds the version."""
+    marker = f"/opt/{APP}/gunicorn/.flask-nginx-gunicorn-version"
+    host.run_expect([0], f"echo 99.0.0 > {marker}")
+    result = play("shop.yml", "--limit", host.backend.get_hostname())
+    assert result.returncode == 0, output(result)
+    assert re.search(r"TASK \[flask_nginx : Ensure the Gunicorn virtualenv has the pinned Gunicorn\][^\n]*\n(ok|changed):",
+                     result.stdout), output(result)
+    assert host.file(marker).content_string.strip() == "27.0.1"
+
+
+def test_check_mode_on_a_fresh_host_finishes_and_reports_changes(tmp_path):
+    """--check --diff on a host that has only what Ansible needs (a new container of the
+    test image): the run finishes and reports what it would change."""
+    import os
+    import subprocess
+    import sys
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    sys.path.insert(0, os.path.join(project, "images"))
+    from systemd_container import docker_run_args
+    name = "flask-nginx-default-fresh"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(["docker", "run", "-d", "--name", name, *docker_run_args("flask-nginx-test:bookworm")],
+                   capture_output=True, text=True, check=True)
+    try:
+        inventory = tmp_path / "fresh.yml"
+        inventory.write_text(
+            "flask_app:\n  hosts:\n    %s:\n      ansible_connection: community.docker.docker\n"
+            "      ansible_python_interpreter: /usr/bin/python3\n"
+            "      flask_nginx_app_src: %s/files/sample_app\n" % (name, project))
+        for _ in range(30):  # systemd is up
+            if subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"],
+                              capture_output=True, text=True).stdout.strip() in ("running", "degraded"):
+                break
+            time.sleep(1)
+        result = subprocess.run(
+            ["ansible-playbook", "-i", str(inventory), scenario_file("blog.yml"), "--check", "--diff"],
+            capture_output=True, text=True, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        )
+        text = result.stdout + result.stderr
+        assert result.returncode == 0, text[-4000:]
+        recap = re.search(rf"^{name}\s*:.*$", result.stdout, re.M).group(0)
+        assert "failed=0" in recap and not re.search(r"changed=0\b", recap), recap
+        assert "Would install python3-apt and" in text
+        # Nothing was changed for real.
+        probe = subprocess.run(["docker", "exec", name, "sh", "-c", "command -v nginx; ls /opt"],
+                               capture_output=True, text=True)
+        assert "nginx" not in probe.stdout and "blog" not in probe.stdout, probe.stdout
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
