@@ -68,12 +68,12 @@ def tools_on_every_host():
                 print(f"{host.backend.get_hostname()}: {said}")
 
 
-def run_playbook(playbook, *args, env=None):
+def run_playbook(playbook, *args, env=None, inventory_file=None):
     """ansible-playbook PLAYBOOK ARGS... against the scenario's hosts (Molecule's
-    inventory), without colours; returns the CompletedProcess, whatever its
-    return code. ENV adds to the environment (e.g. ANSIBLE_DISPLAY_OK_HOSTS)."""
+    inventory, or INVENTORY_FILE), without colours; returns the CompletedProcess,
+    whatever its return code. ENV adds to the environment (e.g. ANSIBLE_DISPLAY_OK_HOSTS)."""
     return subprocess.run(
-        ["ansible-playbook", "-i", inventory(), str(playbook), *args],
+        ["ansible-playbook", "-i", str(inventory_file or inventory()), str(playbook), *args],
         capture_output=True, text=True, check=False,
         env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", **(env or {})},
     )

@@ -229,12 +229,9 @@ def test_check_mode_on_a_fresh_host_finishes_and_reports_changes(tmp_path):
                               capture_output=True, text=True).stdout.strip() in ("running", "degraded"):
                 break
             time.sleep(1)
-        result = subprocess.run(
-            ["ansible-playbook", "-i", str(inventory), scenario_file("blog.yml"), "--check", "--diff"],
-            capture_output=True, text=True, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-        )
-        text = result.stdout + result.stderr
-        assert result.returncode == 0, text[-4000:]
+        result = run_playbook(scenario_file("blog.yml"), "--check", "--diff", inventory_file=inventory)
+        text = output(result, tail=None)
+        assert result.returncode == 0, output(result)
         recap = re.search(rf"^{name}\s*:.*$", result.stdout, re.M).group(0)
         assert "failed=0" in recap and not re.search(r"changed=0\b", recap), recap
         assert "Would install python3-apt and" in text
