@@ -45,7 +45,7 @@ def collection(tmp_path_factory):
     tarball = tmp / "dist" / "flask_nginx-flask_nginx-1.0.0.tar.gz"
     assert tarball.is_file(), output(built)
     collections = tmp / "collections"
-    installed = run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps",
+    installed = run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "--force",
                      "-p", str(collections), str(tarball)], cwd=tmp)
     assert installed.returncode == 0, output(installed)
     empty_cfg = tmp / "ansible.cfg"
