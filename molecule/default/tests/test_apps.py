@@ -154,14 +154,14 @@ def test_worker_processes_jobs_with_the_code_of_the_current_release(host, http, 
     limit = ("--limit", host.backend.get_hostname())
     job = queue_job(http, "first")
     done = wait_for(lambda: job_done(http, job))
-    assert done and str(done["version"]) == "1", done
+    assert done and str(done["done_by_version"]) == "1", done
     v2 = variant(2)
     try:
         result = shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
         assert result.returncode == 0, output(result)
         job = queue_job(http, "second")
         done = wait_for(lambda: job_done(http, job))
-        assert done and str(done["version"]) == "2", done
+        assert done and str(done["done_by_version"]) == "2", done
         rollback = run_playbook(project_file("playbooks", "rollback.yml"), "-e",
                                 json.dumps({"flask_nginx_app_name": APP, "flask_nginx_server_names": ["shop.test"],
                                             "flask_nginx_workers": [{"name": "jobs", "command": "flask --app app worker"}]}),
@@ -169,7 +169,7 @@ def test_worker_processes_jobs_with_the_code_of_the_current_release(host, http, 
         assert rollback.returncode == 0, output(rollback)
         job = queue_job(http, "third")
         done = wait_for(lambda: job_done(http, job))
-        assert done and str(done["version"]) == "1", done
+        assert done and str(done["done_by_version"]) == "1", done
     finally:
         restored = shop(*limit)
         assert restored.returncode == 0, output(restored)
