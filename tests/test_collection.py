@@ -88,7 +88,7 @@ def test_tarball_ships_the_collection_and_no_development_files(collection):
     info = manifest["collection_info"]
     assert (info["namespace"], info["name"], info["version"]) == ("flask_nginx", "flask_nginx", "1.0.0")
     assert info["license_file"] == "LICENSE" or "MIT" in info["license"]
-    assert set(info["dependencies"]) == {"community.crypto", "community.general"}
+    assert set(info["dependencies"]) == {"community.crypto"}
 
 
 def test_collection_is_installed_with_runtime_metadata(collection):
