@@ -104,6 +104,19 @@ BAD = {
                         'flask_nginx_app_src = "/nonexistent" is refused: it must be a directory on the controller'),
     # Without its own rule a bare word would become `server_name l o c a l h o s t;`.
     "server-names-bare-word": ({"flask_nginx_server_names": "localhost"}, refused("flask_nginx_server_names", "localhost")),
+    "acme-retries-11": ({"flask_nginx_acme_retries": 11}, refused("flask_nginx_acme_retries", 11)),
+    "acme-retry-delay-0": ({"flask_nginx_acme_retry_delay": 0}, refused("flask_nginx_acme_retry_delay", 0)),
+    "acme-profile-space": ({"flask_nginx_acme_profile": "short lived"}, refused("flask_nginx_acme_profile", "short lived")),
+    "trusted-proxies-string": ({"flask_nginx_trusted_proxies": "10.0.0.0/8"},
+                               refused("flask_nginx_trusted_proxies", "10.0.0.0/8")),
+    "trusted-proxies-bad-cidr": ({"flask_nginx_trusted_proxies": ["10.0.0.0/33"]},
+                                 refused("flask_nginx_trusted_proxies", ["10.0.0.0/33"])),
+    "trusted-proxies-everyone": ({"flask_nginx_trusted_proxies": ["0.0.0.0/0"]},
+                                 refused("flask_nginx_trusted_proxies", ["0.0.0.0/0"])),
+    "trusted-proxies-hostname": ({"flask_nginx_trusted_proxies": ["proxy.example.com"]},
+                                 refused("flask_nginx_trusted_proxies", ["proxy.example.com"])),
+    "canonical-host-not-a-server-name": ({"flask_nginx_canonical_host": "other.example.com"},
+                                         refused("flask_nginx_canonical_host", "other.example.com")),
 }
 GOOD = {
     "defaults": {},
@@ -121,6 +134,11 @@ GOOD = {
         "flask_nginx_client_max_body_size": "100M",
         "flask_nginx_proxy_read_timeout": "1m30s",
         "flask_nginx_limit_req_rate": "600r/m",
+        "flask_nginx_acme_retries": 0,
+        "flask_nginx_acme_retry_delay": 30,
+        "flask_nginx_acme_profile": "shortlived",
+        "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1"],
+        "flask_nginx_canonical_host": "EXAMPLE.com",
     },
     # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
     # and the role must cast it where it compares.

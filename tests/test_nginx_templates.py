@@ -42,6 +42,15 @@ CASES = {
                   [DEFAULT_80, LIM, UPG, UP, SITE]),
     "maintenance": ({"flask_nginx_maintenance": True, "flask_nginx_locations": [{"path": "/ws/", "websocket": True}]},
                     [DEFAULT_80, LIM, UPG, UP, SITE]),
+    # Real client behind trusted proxies; every other name redirects to the canonical host.
+    "proxies-canonical": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
+                           "flask_nginx_trusted_proxies": ["10.0.0.0/8", "2001:db8::/32"],
+                           "flask_nginx_canonical_host": "Example.com", "flask_nginx_limit_req_rate": "20r/s"},
+                          [DEFAULT_80, LIM, UPG, UP, SITE]),
+    "proxies-canonical-tls": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
+                               "flask_nginx_tls_mode": "selfsigned", "flask_nginx_https_port": 8443,
+                               "flask_nginx_trusted_proxies": ["127.0.0.1"], "flask_nginx_canonical_host": "www.example.com"},
+                              [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, UPG, UP, SITE]),
 }
 # Unbalanced brace: proves that the check below can fail.
 BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, UPG, UP, SITE])}
@@ -120,6 +129,23 @@ EXPECTATIONS = [
     expect("maintenance", SITE, "maintenance-page", r"^ *error_page 503 /flask-nginx-errors/maintenance\.html;$"),
     expect("maintenance", SITE, "retry-after", r"^ *add_header Retry-After 300 always;$"),
     expect("maintenance", SITE, "static-still-served", r"^ *location /static/ \{\n *alias "),
+    # flask_nginx_trusted_proxies: the real client from X-Forwarded-For, only from those networks;
+    # what Nginx passes on is still $remote_addr (the real client, after real_ip).
+    expect("defaults", SITE, "no-real-ip", r"real_ip|set_real_ip_from", present=False),
+    expect("proxies-canonical", SITE, "real-ip-from-each-network",
+           r"^ *set_real_ip_from 10\.0\.0\.0/8;\n *set_real_ip_from 2001:db8::/32;\n *real_ip_header X-Forwarded-For;\n"
+           r" *real_ip_recursive on;$"),
+    expect("proxies-canonical", SITE, "real-ip-xff-still-overwritten", r"^ *proxy_set_header X-Forwarded-For \$remote_addr;$"),
+    expect("proxies-canonical-tls", SITE, "real-ip-in-both-servers",
+           r"listen 8443 ssl[^}]*set_real_ip_from 127\.0\.0\.1;(.*\n)*? *listen 80;\n(.*\n)*? *set_real_ip_from 127\.0\.0\.1;"),
+    # flask_nginx_canonical_host: 301 to the canonical name, path and query kept; ACME challenges excepted.
+    expect("defaults", SITE, "no-canonical-redirect", r"flask_nginx_host_uri", present=False),
+    expect("proxies-canonical", SITE, "canonical-http",
+           r'^ *if \(\$flask_nginx_host_uri !~ "\^\(example\\\.com \|\[\^ \]\+ /\\\.well-known/acme-challenge/\)"\) \{\n'
+           r" *return 301 http://example\.com\$request_uri;$"),
+    expect("proxies-canonical-tls", SITE, "canonical-https", r"^ *return 301 https://www\.example\.com:8443\$request_uri;$"),
+    expect("proxies-canonical-tls", SITE, "canonical-http-goes-to-https",
+           r"listen 80;\n(.*\n)*? *return 301 https://www\.example\.com:8443\$request_uri;$"),
     *(expect("defaults", SITE, f"blank-{header}", rf'^ *proxy_set_header {header} "";$')
       for header in ("X-Forwarded-Prefix", "X-Forwarded-Server", "X-Original-URL", "X-Forwarded-Ssl")),
 ]
