@@ -170,38 +170,3 @@ def test_scheduled_job_runs_on_one_app_host_only():
     remote(APPS[0]).run_expect([0], "systemctl start shop-job-tick.service")
     assert "tick version=" in remote(APPS[0]).file("/var/lib/shop/ticks.log").content_string
 
-
-def test_git_deploy_checks_out_on_app_hosts_only():
-    """A git source (a bare repository on each app host, file path): the app hosts check
-    it out in a root-only directory; the load balancer gets the release's static files
-    from an app host and no checkout, no git, no deploy key."""
-    repo = "/srv/git/shop.git"
-    for name in APPS:
-        app = remote(name)
-        app.run_expect([0], "command -v git >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null")
-        subprocess.run(["docker", "cp", project_file("files", "sample_app"), f"{name}:/tmp/shop-src"], check=True)
-        app.run_expect([0], f"rm -rf {repo} && git init -q --bare {repo} && cd /tmp/shop-src && rm -rf .git __pycache__ "
-                            "&& git init -q -b main && git add -A && git -c user.email=t@t -c user.name=t commit -q -m v1 "
-                            f"&& git push -q {repo} main")
-    extra = json.dumps({"flask_nginx_app_git_repo": repo})
-    result = run_playbook(project_file("playbooks", "site.yml"), "-e", extra)
-    try:
-        assert result.returncode == 0, output(result)
-        for name in APPS:
-            checkout = remote(name).file("/opt/shop/repo")
-            assert checkout.is_directory and checkout.mode == 0o700 and checkout.user == "root"
-        lb = remote(LB)
-        assert not lb.file("/opt/shop/repo").exists
-        current = lb.file("/opt/shop/current").linked_to
-        assert lb.file(f"{current}/app/static/style.css").exists
-        assert not lb.file(f"{current}/app/app.py").exists  # static files only
-        status, body = get_static(lb)
-        assert status == 200 and body
-    finally:
-        restored = run_playbook(project_file("playbooks", "site.yml"))
-        assert restored.returncode == 0, output(restored)
-
-
-def get_static(lb):
-    result = lb.run("curl -sS -o /dev/null -w '%{http_code}' -H 'Host: shop.test' http://127.0.0.1/static/style.css")
-    return int(result.stdout or 0), result.stdout

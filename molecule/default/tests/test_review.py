@@ -136,7 +136,8 @@ def test_tags_app_alone_puts_a_new_release_live(host, http, tmp_path, sample_app
 
 
 def test_tags_health_alone_checks_an_https_site_over_https(host):
-    result = play("blog.yml", "--tags", "flask_nginx_health", "--limit", host.backend.get_hostname())
+    # -v: the health check's own output (URL, name, status) is shown.
+    result = play("blog.yml", "-v", "--tags", "flask_nginx_health", "--limit", host.backend.get_hostname())
     assert result.returncode == 0, output(result)
     assert "https://127.0.0.1:443/healthz (as blog.test) -> 200" in output(result, tail=None)
 
