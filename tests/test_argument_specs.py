@@ -55,6 +55,9 @@ def refused(name, value):
 
 
 # name -> (extra vars, text the output must show: the failed rule or argument).
+DNS01 = {"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com", "flask_nginx_acme_challenge": "dns-01",
+       "flask_nginx_acme_dns_server": "192.0.2.53", "flask_nginx_acme_dns_tsig_key_name": "acme-update.",
+       "flask_nginx_acme_dns_tsig_secret": "c2VjcmV0LXNlY3JldA=="}
 BAD = {
     "workers-not-an-int": ({"flask_nginx_gunicorn_workers": "many"}, argspec("flask_nginx_gunicorn_workers")),
     # A plain string passes the spec (a list type splits it for the check) but not the rule.
@@ -117,6 +120,16 @@ BAD = {
                                  refused("flask_nginx_trusted_proxies", ["proxy.example.com"])),
     "canonical-host-not-a-server-name": ({"flask_nginx_canonical_host": "other.example.com"},
                                          refused("flask_nginx_canonical_host", "other.example.com")),
+    "dns01-without-server": (DNS01 | {"flask_nginx_acme_dns_server": ""}, refused("flask_nginx_acme_dns_server", "")),
+    "dns01-server-by-name": (DNS01 | {"flask_nginx_acme_dns_server": "ns1.example.com"},
+                             refused("flask_nginx_acme_dns_server", "ns1.example.com")),
+    "dns01-without-key-name": (DNS01 | {"flask_nginx_acme_dns_tsig_key_name": ""}, refused("flask_nginx_acme_dns_tsig_key_name", "")),
+    # The secret is refused without being shown (test_argument_specs checks it is not in the output).
+    "dns01-secret-not-base64": (DNS01 | {"flask_nginx_acme_dns_tsig_secret": "not base64!"},
+                                'flask_nginx_acme_dns_tsig_secret = "(hidden, 11 characters)" is refused'),
+    "dns01-propagation-too-long": (DNS01 | {"flask_nginx_acme_dns_propagation_seconds": 3601},
+                                   refused("flask_nginx_acme_dns_propagation_seconds", 3601)),
+    "issuer-not-a-load-balancer": ({"flask_nginx_acme_issuer": "elsewhere"}, refused("flask_nginx_acme_issuer", "elsewhere")),
 }
 GOOD = {
     "defaults": {},
@@ -143,6 +156,8 @@ GOOD = {
     # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
     # and the role must cast it where it compares.
     "int-given-as-string": {"flask_nginx_gunicorn_keepalive": "90"},
+    # dns-01 allows wildcard names.
+    "dns01-wildcard": DNS01 | {"flask_nginx_server_names": ["example.com", "*.example.com"]},
 }
 
 
@@ -172,3 +187,4 @@ def test_bad_value_is_rejected(runs, case):
     assert rc != 0, f"accepted:\n{output}"
     assert BAD[case][1] in output, f"rejected, but without {BAD[case][1]!r}:\n{output}"
     assert "changed=0" in output, output
+    assert "not base64!" not in output  # a refused secret is never shown

@@ -111,3 +111,62 @@ def test_a_public_address_is_accepted_behind_the_firewall_or_on_a_private_networ
     result, plans = plan(tmp_path, fleet(app1={"flask_nginx_app_address": "203.0.113.5", **setting}))
     assert result.returncode == 0, result.stdout[-3000:]
     assert plans["app1"]["bind"] == "203.0.113.5:8000"
+
+
+def acme_fleet(**extra):
+    """Two load balancers (one of them also an app host) and one app host, ACME."""
+    common = {**COMMON, "flask_nginx_server_names": ["shop.test", "www.shop.test"], "flask_nginx_tls_mode": "acme",
+              "flask_nginx_acme_email": "ops@shop.test", "flask_nginx_private_network": True, **extra}
+    return {"all": {"vars": common, "children": {
+        "flask_lb": {"hosts": {"lb1": {"flask_nginx_app_address": "10.0.0.11"}, "lb2": {}}},
+        "flask_app": {"hosts": {"lb1": {}, "app2": {"flask_nginx_app_address": "10.0.0.12"}}},
+    }}}
+
+
+@pytest.fixture(scope="module")
+def two_lbs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("two_lbs")
+    result, plans = plan(out, acme_fleet())
+    assert result.returncode == 0, result.stdout[-4000:]
+    return out, plans
+
+
+def test_an_app_host_that_also_balances_listens_on_tcp_when_another_load_balancer_needs_it(two_lbs):
+    """A load balancer without an app (lb2) reaches every app host, so lb1, which runs
+    Nginx too, listens on TCP, and both load balancers send to both app hosts."""
+    _, plans = two_lbs
+    assert plans["lb1"]["bind"] == "10.0.0.11:8000"
+    for lb in ("lb1", "lb2"):
+        assert sorted(s["key"] for s in plans[lb]["upstream_servers"]) == ["app2", "lb1"], plans[lb]["upstream_servers"]
+        assert "unix:" not in str(plans[lb]["upstream_servers"])
+
+
+def test_one_load_balancer_asks_the_ca_and_the_other_passes_it_the_challenges(two_lbs):
+    out, plans = two_lbs
+    issuer, follower = plans["lb1"], plans["lb2"]
+    assert issuer["acme_issues_here"] and not issuer["acme_follower"] and issuer["acme_needed"]
+    assert follower["acme_follower"] and not follower["acme_issues_here"] and not follower["acme_needed"]
+    assert issuer["acme_issuer"] == follower["acme_issuer"] == "lb1"
+    # certbot's lineage on the issuer; a copy beside it on the follower.
+    assert issuer["tls_cert"] == "/etc/letsencrypt/live/shop/fullchain.pem"
+    assert follower["tls_cert"] == "/etc/flask-nginx/shop/tls/fullchain.pem"
+    issuer_site = (out / "rendered" / "lb1" / "shop.conf").read_text()
+    follower_site = (out / "rendered" / "lb2" / "shop.conf").read_text()
+    assert "root /var/www/flask-nginx-acme;" in issuer_site and "proxy_pass http://" not in issuer_site.split("acme-challenge")[1][:200]
+    address = follower["acme_issuer_address"]
+    assert re.fullmatch(r"[0-9.]+:80", address), address
+    assert f"proxy_pass http://{address};" in follower_site
+    assert "root /var/www/flask-nginx-acme;" not in follower_site
+
+
+def test_the_issuer_can_be_chosen(tmp_path):
+    result, plans = plan(tmp_path, acme_fleet(flask_nginx_acme_issuer="lb2"))
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert plans["lb2"]["acme_issues_here"] and plans["lb1"]["acme_follower"]
+    assert not plans["app2"]["acme_issues_here"] and not plans["app2"]["acme_follower"]
+
+
+def test_an_issuer_outside_the_load_balancers_is_refused(tmp_path):
+    result, _ = plan(tmp_path, acme_fleet(flask_nginx_acme_issuer="app2"))
+    assert result.returncode != 0
+    assert 'flask_nginx_acme_issuer = "app2" is refused' in result.stdout

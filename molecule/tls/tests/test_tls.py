@@ -1,6 +1,7 @@
 """tls scenario: certificates from a real ACME server (Pebble), real http-01."""
 import re
 import time
+import uuid
 
 import pytest
 from flask_nginx_testing import converge, output, remote
@@ -16,6 +17,11 @@ PEBBLE_ROOT = "/root/pebble-root.pem"
 
 def pebble():
     return remote("flask-nginx-tls-pebble")
+
+
+def lb2():
+    """The second load balancer: it copies the issuer's (this host's) certificate."""
+    return remote("flask-nginx-tls-lb2")
 
 
 def served_certificate(host, name="shop.test"):
@@ -90,6 +96,43 @@ def test_renewal_timer_is_enabled_and_hook_reloads_nginx(host):
     assert "server = https://pebble:14000/dir" in renewal
 
 
+def test_the_other_load_balancer_serves_the_issuers_certificate_and_never_asks_the_ca(host, pebble_root):
+    other = lb2()
+    assert serial(other) == serial(host)
+    sans = sorted(re.findall(r"DNS:([^,\s]+)", served_certificate(other)))
+    assert sans == sorted(NAMES)
+    # One certificate for the fleet: no certbot lineage, account or CA trust for the shop on lb2.
+    for path in ("/etc/letsencrypt/renewal/shop.conf", "/etc/letsencrypt/live/shop", "/etc/letsencrypt/accounts", CA):
+        assert not other.file(path).exists, path
+    key = other.file("/etc/flask-nginx/shop/tls/privkey.pem")
+    assert (key.user, key.mode) == ("root", 0o600)
+    other.run_expect([0], f"cat > {PEBBLE_ROOT} <<'EOF'\n{host.file(pebble_root).content_string}EOF")
+    out = other.check_output(f"curl -fsS --cacert {PEBBLE_ROOT} --resolve shop.test:443:127.0.0.1 https://shop.test/api/info")
+    assert '"scheme":"https"' in out.replace(" ", "")
+
+
+def test_a_challenge_that_reaches_the_other_load_balancer_is_answered_by_the_issuer(host):
+    """The CA may connect to either load balancer (Docker's resolver, Pebble's too, has both
+    under shop.test); lb2 has no tokens and asks the issuer for them."""
+    token = uuid.uuid4().hex
+    webroot = "/var/www/flask-nginx-acme/.well-known/acme-challenge"
+    host.run_expect([0], f"printf %s-answer {token} > {webroot}/{token}")
+    ca = pebble()
+    try:
+        address = ca.check_output("getent hosts flask-nginx-tls-lb2").split()[0]
+        out = ca.check_output(f"curl -sS -w ' %{{http_code}}' -H 'Host: www.shop.test' "
+                              f"http://{address}/.well-known/acme-challenge/{token}")
+        assert out == f"{token}-answer 200"
+        missing = ca.check_output(f"curl -sS -o /dev/null -w '%{{http_code}}' -H 'Host: shop.test' "
+                                  f"http://{address}/.well-known/acme-challenge/no-such-token")
+        assert missing == "404"
+    finally:
+        host.run(f"rm -f {webroot}/{token}")
+    # During issuance, how many of Pebble's validations landed on lb2 (informative: it depends on the resolver's order).
+    passed = lb2().run("grep -c 'GET /.well-known/acme-challenge/' /var/log/nginx/shop.access.log").stdout.strip()
+    print(f"challenge requests lb2 passed to the issuer: {passed}")
+
+
 def test_forced_renewal_serves_a_new_certificate_without_restarting_nginx(host):
     before, pid = serial(host), nginx_pid(host)
     host.run_expect([0], f"{CERTBOT} renew --force-renewal --cert-name shop --no-random-sleep-on-renew")
@@ -101,12 +144,23 @@ def test_forced_renewal_serves_a_new_certificate_without_restarting_nginx(host):
     assert nginx_pid(host) == pid, "Nginx was restarted, not reloaded"
 
 
+def test_the_renewed_certificate_reaches_the_other_load_balancer_on_the_next_run(host):
+    """test_forced_renewal_... renewed on the issuer; the next run of the role copies it."""
+    other = lb2()
+    assert serial(other) != serial(host)
+    result = converge()
+    assert result.returncode == 0, output(result)
+    assert serial(other) == serial(host)
+    assert re.search(r"flask-nginx-tls-app\s*:.*changed=0", result.stdout), output(result)
+
+
 def test_second_converge_requests_no_certificate(host):
     archive = "ls /etc/letsencrypt/archive/shop/ | grep -c '^cert'"
     count = host.check_output(archive)
     result = converge()
     assert result.returncode == 0, output(result)
     assert re.search(r"flask-nginx-tls-app\s*:.*changed=0", result.stdout), output(result)
+    assert re.search(r"flask-nginx-tls-lb2\s*:.*changed=0", result.stdout), output(result)
     assert host.check_output(archive) == count
 
 
