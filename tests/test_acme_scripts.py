@@ -76,29 +76,43 @@ def fake_runs(*outputs):
 def test_transient_errors_are_retried_a_bounded_number_of_times_with_growing_delay():
     run, calls = fake_runs(*[(1, "urn:ietf:params:acme:error:badNonce")] * 4)
     waits = []
-    rc, _, err = acme_request.main(["x", "3", "2", "certbot", "certonly"], run=run, sleep=waits.append)
+    rc, _, err = acme_request.main(["x", "3", "2", "certbot", "certonly"], run=run, sleep=waits.append, problems=str)
     assert rc == 1 and len(calls) == 4 and waits == [2, 4, 8]
     assert "attempt 4 of 4: transient error (acme:error:badNonce), giving up" in err
+
+
+def test_a_problem_type_only_in_certbots_log_decides(tmp_path, capsys):
+    """certbot prints "Error returned by the ACME server: the CA is overloaded"; its log has the type."""
+    log = tmp_path / "letsencrypt.log"
+    log.write_text('Received response:\nHTTP 503\nContent-Type: application/problem+json\n\n'
+                   '{"type": "urn:ietf:params:acme:error:serverInternal", "detail": "the CA is overloaded"}\n')
+    assert acme_request.log_problems(log) == "acme:error:serverInternal\nHTTP 503"
+    assert acme_request.log_problems(tmp_path / "missing.log") == ""
+    run, calls = fake_runs((1, "Error returned by the ACME server: the CA is overloaded"), (0, ""))
+    rc, _, err = acme_request.main(["x", "3", "1", "certbot"], run=run, sleep=lambda _: None,
+                                   problems=lambda: acme_request.log_problems(log))
+    assert rc == 0 and len(calls) == 2 and "attempt 2 of 4: certificate issued" in err
+    assert "attempt 1 of 4: transient error (acme:error:serverInternal), retrying in 1s" in capsys.readouterr().err
 
 
 def test_success_after_a_transient_error():
     run, calls = fake_runs((1, "urn:ietf:params:acme:error:serverInternal"), (0, ""))
     waits = []
-    rc, _, err = acme_request.main(["x", "3", "1", "certbot"], run=run, sleep=waits.append)
+    rc, _, err = acme_request.main(["x", "3", "1", "certbot"], run=run, sleep=waits.append, problems=str)
     assert rc == 0 and len(calls) == 2 and waits == [1]
     assert "attempt 2 of 4: certificate issued" in err
 
 
 def test_permanent_error_stops_at_once_with_the_cas_message():
     run, calls = fake_runs((1, "urn:ietf:params:acme:error:rejectedIdentifier :: Cannot issue for \"x.test\""))
-    rc, _, err = acme_request.main(["x", "3", "1", "certbot"], run=run, sleep=pytest.fail)
+    rc, _, err = acme_request.main(["x", "3", "1", "certbot"], run=run, sleep=pytest.fail, problems=str)
     assert rc == 1 and len(calls) == 1
     assert 'Cannot issue for "x.test"' in err and "permanent error" in err
 
 
 def test_a_retry_after_beyond_the_bound_is_not_waited_for():
     run, calls = fake_runs((1, "urn:ietf:params:acme:error:rateLimited :: retry after 2099-01-01 00:00:00 UTC"))
-    rc, _, err = acme_request.main(["x", "3", "1", "certbot"], run=run, sleep=pytest.fail)
+    rc, _, err = acme_request.main(["x", "3", "1", "certbot"], run=run, sleep=pytest.fail, problems=str)
     assert rc == 1 and len(calls) == 1 and "longer than 300s" in err
 
 

@@ -11,6 +11,11 @@ rejectedIdentifier, caa, dns, malformed and every error not known as
 transient. The last attempt's stdout and stderr are passed through; each
 attempt is reported on stderr as a line starting with "flask-nginx: attempt".
 The exit code is the last attempt's. Stdlib only.
+
+certbot prints only a problem's detail ("Error returned by the ACME server:
+the CA is overloaded"); the problem's type and the HTTP status are in its
+debug log of the run (letsencrypt.log, rotated at every start), so a failed
+attempt is classified on its output plus those lines of the log.
 """
 import datetime
 import re
@@ -19,6 +24,7 @@ import sys
 import time
 
 MAX_WAIT = 300
+CERTBOT_LOG = "/var/log/letsencrypt/letsencrypt.log"
 
 PERMANENT = re.compile(
     r"acme:error:(unauthorized|rejectedIdentifier|caa|dns|malformed|connection|incorrectResponse|badCSR|"
@@ -30,6 +36,7 @@ TRANSIENT = re.compile(
     r"|Internal Server Error|Service Unavailable|Bad Gateway|Gateway Time-?out|timed? ?out|Connection refused"
     r"|Connection reset|Connection aborted|RemoteDisconnected|Max retries exceeded|Temporary failure",
     re.IGNORECASE)
+LOG_PROBLEM = re.compile(r'"type":\s*"urn:ietf:params:acme:error:(\w+)"|^HTTP ([45]\d\d)$', re.MULTILINE)
 RETRY_AFTER_SECONDS = re.compile(r"Retry-After:?\s*(\d+)", re.IGNORECASE)
 RETRY_AFTER_TIME = re.compile(r"retry after (\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)", re.IGNORECASE)
 
@@ -41,6 +48,18 @@ def classify(output):
         if match:
             return kind, match.group(0)
     return "permanent", "not a known transient error"
+
+
+def log_problems(path=CERTBOT_LOG):
+    """The ACME problem types and HTTP error statuses in certbot's log of its last run, one per line."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as log:
+            text = log.read()
+    except OSError:
+        return ""
+    matches = list(LOG_PROBLEM.finditer(text))
+    found = [f"acme:error:{m.group(1)}" for m in matches if m.group(1)] + [f"HTTP {m.group(2)}" for m in matches if m.group(2)]
+    return "\n".join(dict.fromkeys(found))  # problem types first: they say more than a status
 
 
 def retry_after(output, now=None):
@@ -61,7 +80,7 @@ def wait_before(attempt, delay, output):
     return max(delay * 2 ** (attempt - 1), retry_after(output))
 
 
-def main(argv, run=subprocess.run, sleep=time.sleep):
+def main(argv, run=subprocess.run, sleep=time.sleep, problems=log_problems):
     retries, delay, command = int(argv[1]), int(argv[2]), argv[3:]
     attempts = retries + 1
     for attempt in range(1, attempts + 1):
@@ -70,7 +89,7 @@ def main(argv, run=subprocess.run, sleep=time.sleep):
         if result.returncode == 0:
             note = f"flask-nginx: attempt {attempt} of {attempts}: certificate issued\n"
             return result.returncode, result.stdout, result.stderr + note
-        kind, reason = classify(output)
+        kind, reason = classify(output + "\n" + problems())
         wait = wait_before(attempt, delay, output)
         note = f"flask-nginx: attempt {attempt} of {attempts}: {kind} error ({reason})"
         if kind == "permanent" or attempt == attempts or wait > MAX_WAIT:
