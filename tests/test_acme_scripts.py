@@ -84,7 +84,9 @@ def test_transient_errors_are_retried_a_bounded_number_of_times_with_growing_del
 def test_a_problem_type_only_in_certbots_log_decides(tmp_path, capsys):
     """certbot prints "Error returned by the ACME server: the CA is overloaded"; its log has the type."""
     log = tmp_path / "letsencrypt.log"
-    log.write_text('Received response:\nHTTP 503\nContent-Type: application/problem+json\n\n'
+    # certbot first asks for an existing account (accountDoesNotExist is normal), then registers.
+    log.write_text('Received response:\nHTTP 400\n\n{"type": "urn:ietf:params:acme:error:accountDoesNotExist"}\n'
+                   'Received response:\nHTTP 503\nContent-Type: application/problem+json\n\n'
                    '{"type": "urn:ietf:params:acme:error:serverInternal", "detail": "the CA is overloaded"}\n')
     assert acme_request.log_problems(log) == "acme:error:serverInternal\nHTTP 503"
     assert acme_request.log_problems(tmp_path / "missing.log") == ""

@@ -181,7 +181,8 @@ def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     ca.run_expect([0], "systemctl stop pebble")
     try:
         # A second app on this host, HTTP only so far, asks for its first certificate.
-        result = converge("-e", '{"flask_nginx_app_name": "blog", "flask_nginx_server_names": ["blog.test"]}')
+        result = converge("-e", '{"flask_nginx_app_name": "blog", "flask_nginx_server_names": ["blog.test"], '
+                          '"flask_nginx_gunicorn_port": 8001}')
         text = output(result, tail=None)
         assert result.returncode != 0
         assert "gave no certificate for blog.test" in text, output(result)

@@ -51,15 +51,18 @@ def classify(output):
 
 
 def log_problems(path=CERTBOT_LOG):
-    """The ACME problem types and HTTP error statuses in certbot's log of its last run, one per line."""
+    """The last ACME problem type and HTTP error status in certbot's log of its last run, one per line."""
     try:
         with open(path, encoding="utf-8", errors="replace") as log:
             text = log.read()
     except OSError:
         return ""
+    # The last ones decide: earlier problems are part of normal flows (certbot
+    # asks for an existing account first and gets accountDoesNotExist).
     matches = list(LOG_PROBLEM.finditer(text))
-    found = [f"acme:error:{m.group(1)}" for m in matches if m.group(1)] + [f"HTTP {m.group(2)}" for m in matches if m.group(2)]
-    return "\n".join(dict.fromkeys(found))  # problem types first: they say more than a status
+    types = [f"acme:error:{m.group(1)}" for m in matches if m.group(1)][-1:]
+    statuses = [f"HTTP {m.group(2)}" for m in matches if m.group(2)][-1:]
+    return "\n".join(types + statuses)  # the type first: it says more than the status
 
 
 def retry_after(output, now=None):
