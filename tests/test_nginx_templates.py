@@ -8,36 +8,41 @@ from conftest import SAMPLE_APP, nginx_binary, plan
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
+LOG, STUB = "flask-nginx-log-flaskapp.conf", "flask-nginx-stub-status.conf"
 
 # name -> (variables over the role's defaults, the files the role renders). Each
 # case is a made-up host of its own; the role's real plan decides the rest.
 CASES = {
-    "defaults": ({}, [DEFAULT_80, LIM, UP, SITE]),
+    "defaults": ({}, [DEFAULT_80, LIM, LOG, UP, SITE]),
     "two-names-port-8081-ipv6": ({
         "flask_nginx_server_names": ["example.com", "www.example.com"],
         "flask_nginx_http_port": 8081,
         "flask_nginx_ipv6": "always",
-    }, ["flask-nginx-default-8081.conf", LIM, UP, SITE]),
+    }, ["flask-nginx-default-8081.conf", LIM, LOG, UP, SITE]),
     # Upper-case names are lower-cased by the plan (certbot does the same).
     "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"], "flask_nginx_limit_req_rate": "20r/s",
-                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, UP, SITE]),
-    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, UP, SITE]),
+                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, LOG, UP, SITE]),
+    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, LOG, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
-                     [DEFAULT_80, LIM, UP, SITE]),
+                     [DEFAULT_80, LIM, LOG, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
-                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
-    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, UP, SITE]),
+                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-log-my-app.conf", "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
+    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, LOG, UP, SITE]),
     # The certificate and key are made for the test (see `rendered`).
     "tls-selfsigned-hsts": ({
         "flask_nginx_tls_mode": "selfsigned",
         "flask_nginx_https_port": 8443,
         "flask_nginx_hsts": True,
-    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, UP, SITE]),
+    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UP, SITE]),
     "tls-modern": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_tls_profile": "modern"},
-                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, UP, SITE]),
+                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, LOG, UP, SITE]),
+    # Logs, request ids, metrics.
+    "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
+                                              "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
+                                              "flask_nginx_metrics": True}, [DEFAULT_80, LIM, LOG, STUB, UP, SITE]),
 }
 # Unbalanced brace: proves that the check below can fail.
-BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, UP, SITE])}
+BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, LOG, UP, SITE])}
 
 
 def expect(case, file, what, regex, present=True):
@@ -58,7 +63,7 @@ EXPECTATIONS = [
     expect("defaults", SITE, "proxy-to-upstream", r"^ *proxy_pass http://flaskapp_gunicorn;$"),
     expect("defaults", SITE, "static-alias", r"^ *location /static/ \{\n *alias /opt/flaskapp/current/app/static/;$"),
     expect("defaults", SITE, "gzip-on", r"^ *gzip on;$"),
-    expect("defaults", SITE, "buffered-log", r"^ *access_log \S+ combined buffer=64k flush=5s;$"),
+    expect("defaults", SITE, "buffered-log", r"^ *access_log \S+ flask_nginx_flaskapp_json buffer=64k flush=5s;$"),
     expect("defaults", SITE, "listen-80", r"^ *listen 80;$"),
     expect("no-default-server-no-ipv6", SITE, "no-ipv6", r"listen \[::\]", present=False),
     expect("defaults", SITE, "no-https", r"\bssl\b", present=False),
@@ -76,7 +81,7 @@ EXPECTATIONS = [
     expect("capital-names-limits", SITE, "limit-req", r"^ *limit_req zone=flask_nginx_flaskapp_req burst=40 nodelay;$"),
     expect("capital-names-limits", SITE, "limit-conn", r"^ *limit_conn flask_nginx_flaskapp_conn 10;$"),
     expect("no-gzip-unbuffered-log", SITE, "no-gzip", r"^ *gzip ", present=False),
-    expect("no-gzip-unbuffered-log", SITE, "unbuffered", r"^ *access_log \S+ combined;$"),
+    expect("no-gzip-unbuffered-log", SITE, "unbuffered", r"^ *access_log \S+ flask_nginx_flaskapp_json;$"),
     expect("extra-config", SITE, "robots", r"^    location = /robots\.txt \{"),
     expect("extra-config", SITE, "header", r"^    add_header X-Content-Type-Options nosniff always;\n\}"),
     expect("dashed-app-name", "flask-nginx-upstream-my-app.conf", "upstream-name", r"^upstream my_app_gunicorn \{$"),
@@ -101,6 +106,13 @@ EXPECTATIONS = [
     expect("defaults", SITE, "next-upstream-timeout", r"^ *proxy_next_upstream_timeout 10s;$"),
     expect("defaults", SITE, "client-header-timeout", r"^ *client_header_timeout 10s;$"),
     expect("defaults", SITE, "client-body-timeout", r"^ *client_body_timeout 30s;$"),
+    expect("defaults", SITE, "request-id-to-gunicorn", r"^ *proxy_set_header X-Request-ID \$flask_nginx_flaskapp_request_id;$"),
+    expect("defaults", SITE, "request-id-to-client", r"^ *add_header X-Request-ID \$flask_nginx_flaskapp_request_id always;$"),
+    expect("defaults", LOG, "json-escaped", r"^log_format flask_nginx_flaskapp_json escape=json$"),
+    expect("defaults", LOG, "no-trusted-proxy", r"^geo \$realip_remote_addr \$flask_nginx_flaskapp_trusted_proxy \{\n *default 0;\n\}$"),
+    expect("combined-log-trusted-proxies-metrics", SITE, "combined-log", r"^ *access_log \S+ flask_nginx_flaskapp_combined buffer"),
+    expect("combined-log-trusted-proxies-metrics", LOG, "trusted-proxy", r"^ *10\.0\.0\.0/8 1;$"),
+    expect("combined-log-trusted-proxies-metrics", STUB, "stub-status-loopback", r"^ *listen 127\.0\.0\.1:8089;$"),
     *(expect("defaults", SITE, f"blank-{header}", rf'^ *proxy_set_header {header} "";$')
       for header in ("X-Forwarded-Prefix", "X-Forwarded-Server", "X-Original-URL", "X-Forwarded-Ssl")),
 ]
@@ -159,7 +171,8 @@ def test_nginx_accepts(nginx, rendered, tmp_path, case):
 
 
 def test_two_apps_share_a_host(nginx, rendered, tmp_path):
-    result = nginx_t(nginx, [rendered / "defaults" / "*.conf", rendered / "dashed-app-name" / "my-app.conf",
+    result = nginx_t(nginx, [rendered / "defaults" / "*.conf", rendered / "dashed-app-name" / "flask-nginx-log-my-app.conf",
+                              rendered / "dashed-app-name" / "my-app.conf",
                               rendered / "dashed-app-name" / "flask-nginx-upstream-my-app.conf"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr, result.stderr

@@ -10,11 +10,12 @@ Settings come from the environment (the role writes them to an environment file)
   APP_NAME, APP_VERSION (a VERSION file shipped with the code wins), SECRET_KEY, PROXY_COUNT (proxies in front of the app, default 1),
   STATE_DIRECTORY (where /api/notes keeps its notes; systemd sets it).
 """
+import logging
 import os
 import socket
 import time
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, has_request_context, jsonify, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 
@@ -27,8 +28,22 @@ def release_version():
         return None
 
 
+class RequestIdFilter(logging.Filter):
+    """Puts the request id Nginx sends (X-Request-ID) on every log record, so that
+    a line of the app's log (the journal) can be found in Nginx's access log."""
+
+    def filter(self, record):
+        record.request_id = request.headers.get("X-Request-ID", "-") if has_request_context() else "-"
+        return True
+
+
 def create_app():
     app = Flask(__name__)
+    handler = logging.StreamHandler()  # stderr: Gunicorn's log, the journal
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s request_id=%(request_id)s %(message)s"))
+    app.logger.addHandler(handler)
+    app.logger.setLevel(logging.INFO)
     app.config.update(
         APP_NAME=os.environ.get("APP_NAME", "sample_app"),
         APP_VERSION=release_version() or os.environ.get("APP_VERSION", "1"),
@@ -82,6 +97,7 @@ def create_app():
         path = os.path.join(notes_dir, f"{time.time_ns()}.txt")
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
+        app.logger.info("note %s saved", os.path.basename(path))
         return jsonify(saved=os.path.basename(path)), 201
 
     @app.get("/healthz")
