@@ -9,40 +9,47 @@ from conftest import SAMPLE_APP, nginx_binary, plan
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
 LOG, STUB = "flask-nginx-log-flaskapp.conf", "flask-nginx-stub-status.conf"
+UPG = "flask-nginx-upgrade-map.conf"
 
 # name -> (variables over the role's defaults, the files the role renders). Each
 # case is a made-up host of its own; the role's real plan decides the rest.
 CASES = {
-    "defaults": ({}, [DEFAULT_80, LIM, LOG, UP, SITE]),
+    "defaults": ({}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "two-names-port-8081-ipv6": ({
         "flask_nginx_server_names": ["example.com", "www.example.com"],
         "flask_nginx_http_port": 8081,
         "flask_nginx_ipv6": "always",
-    }, ["flask-nginx-default-8081.conf", LIM, LOG, UP, SITE]),
+    }, ["flask-nginx-default-8081.conf", LIM, LOG, UPG, UP, SITE]),
     # Upper-case names are lower-cased by the plan (certbot does the same).
     "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"], "flask_nginx_limit_req_rate": "20r/s",
-                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, LOG, UP, SITE]),
-    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, LOG, UP, SITE]),
+                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
-                     [DEFAULT_80, LIM, LOG, UP, SITE]),
+                     [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
-                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-log-my-app.conf", "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
-    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, LOG, UP, SITE]),
+                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-log-my-app.conf", UPG, "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
+    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, LOG, UPG, UP, SITE]),
     # The certificate and key are made for the test (see `rendered`).
     "tls-selfsigned-hsts": ({
         "flask_nginx_tls_mode": "selfsigned",
         "flask_nginx_https_port": 8443,
         "flask_nginx_hsts": True,
-    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UP, SITE]),
+    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UPG, UP, SITE]),
     "tls-modern": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_tls_profile": "modern"},
-                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, LOG, UP, SITE]),
+                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "locations": ({"flask_nginx_locations": [{"path": "/ws/", "websocket": True},
+                                             {"path": "= /api/stream", "buffering": False},
+                                             {"path": "/api/upload", "client_max_body_size": "200m"}]},
+                  [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "maintenance": ({"flask_nginx_maintenance": True, "flask_nginx_locations": [{"path": "/ws/", "websocket": True}]},
+                    [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     # Logs, request ids, metrics.
     "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
                                               "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
-                                              "flask_nginx_metrics": True}, [DEFAULT_80, LIM, LOG, STUB, UP, SITE]),
+                                              "flask_nginx_metrics": True}, [DEFAULT_80, LIM, LOG, STUB, UPG, UP, SITE]),
 }
 # Unbalanced brace: proves that the check below can fail.
-BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, LOG, UP, SITE])}
+BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE])}
 
 
 def expect(case, file, what, regex, present=True):
@@ -113,6 +120,18 @@ EXPECTATIONS = [
     expect("combined-log-trusted-proxies-metrics", SITE, "combined-log", r"^ *access_log \S+ flask_nginx_flaskapp_combined buffer"),
     expect("combined-log-trusted-proxies-metrics", LOG, "trusted-proxy", r"^ *10\.0\.0\.0/8 1;$"),
     expect("combined-log-trusted-proxies-metrics", STUB, "stub-status-loopback", r"^ *listen 127\.0\.0\.1:8089;$"),
+    expect("locations", SITE, "ws-upgrade", r"location /ws/ \{\n(.*\n)*? *proxy_set_header Upgrade \$http_upgrade;\n"
+           r" *proxy_set_header Connection \$flask_nginx_connection_upgrade;"),
+    expect("locations", SITE, "ws-read-timeout", r"location /ws/ \{\n(.*\n)*? *proxy_read_timeout 3600s;"),
+    expect("locations", SITE, "stream-unbuffered", r"location = /api/stream \{\n(.*\n)*? *proxy_buffering off;"),
+    expect("locations", SITE, "upload-body-size", r"location /api/upload \{\n(.*\n)*? *client_max_body_size 200m;"),
+    expect("locations", UPG, "upgrade-map", r"^map \$http_upgrade \$flask_nginx_connection_upgrade \{"),
+    expect("defaults", SITE, "no-maintenance", r"return 503;", present=False),
+    expect("maintenance", SITE, "maintenance-503", r"location / \{\n *# Maintenance.*\n *return 503;\n *\}"),
+    expect("maintenance", SITE, "maintenance-ws-503", r"location /ws/ \{\n *# Maintenance.*\n *return 503;\n *\}"),
+    expect("maintenance", SITE, "maintenance-page", r"^ *error_page 503 /flask-nginx-errors/maintenance\.html;$"),
+    expect("maintenance", SITE, "retry-after", r"^ *add_header Retry-After 300 always;$"),
+    expect("maintenance", SITE, "static-still-served", r"^ *location /static/ \{\n *alias "),
     *(expect("defaults", SITE, f"blank-{header}", rf'^ *proxy_set_header {header} "";$')
       for header in ("X-Forwarded-Prefix", "X-Forwarded-Server", "X-Original-URL", "X-Forwarded-Ssl")),
 ]

@@ -76,7 +76,7 @@ def test_firewall_keeps_every_apps_ports_and_opens_extra_ports_to_the_fleet_only
         table = app1.check_output("nft list table inet flask_nginx")
         assert re.search(r"tcp dport 8000 accept comment \"shop: gunicorn", table), table
         assert re.search(r"tcp dport 8001 accept comment \"blog: gunicorn", table), table
-        assert re.search(r"ip saddr \{[^}]+\} tcp dport 9100 accept", table), table
+        assert re.search(r"ip saddr \{[^}]+\} tcp dport (\{ )?9100( \})? accept", table), table
         assert re.search(r"tcp dport 22 accept", table), table
     finally:
         app1.run("rm -f /etc/flask-nginx/firewall.d/blog.nft && systemctl reload flask-nginx-firewall.service")
@@ -143,6 +143,32 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
         info = json.loads(remote(name).check_output(
             "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))
         assert info["version"] == "2"
+
+
+def pre_switch_runs():
+    """Lines in each app host's pre-switch log: one per release whose commands it ran."""
+    return {name: int(remote(name).run("cat /var/lib/shop/pre-switch.log 2>/dev/null | wc -l").stdout.strip() or 0)
+            for name in APPS}
+
+
+def test_pre_switch_commands_ran_once_per_release_for_the_fleet():
+    """The first release and the rolling deploy's release: each ran its commands on one
+    app host only, and every app host knows they ran (its marker)."""
+    runs = pre_switch_runs()
+    releases = {name: remote(name).check_output("ls /var/lib/flask-nginx/shop/pre-switch/").split() for name in APPS}
+    assert sum(runs.values()) == len(releases[APPS[0]]), (runs, releases)
+    assert releases[APPS[0]] == releases[APPS[1]], releases
+    migrated = [name for name in APPS if remote(name).run(
+        "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/shop/app.db').execute("
+        "'select count(*) from schema_migrations').fetchone()[0])\"").stdout.strip() == "2"]
+    assert len(migrated) == 1, migrated
+
+
+def test_scheduled_job_runs_on_one_app_host_only():
+    assert remote(APPS[0]).service("shop-job-tick.timer").is_running
+    assert not remote(APPS[1]).file("/etc/systemd/system/shop-job-tick.timer").exists
+    remote(APPS[0]).run_expect([0], "systemctl start shop-job-tick.service")
+    assert "tick version=" in remote(APPS[0]).file("/var/lib/shop/ticks.log").content_string
 
 
 def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_host():

@@ -1,5 +1,6 @@
 # flask-nginx health check: GET a URL the way a client of the named site would
-# (Host header and TLS SNI carry the site's name). Exit 0 on HTTP 200.
+# (Host header and TLS SNI carry the site's name). Exit 0 when the status is the
+# expected one (200; 503 while the site is in maintenance).
 import http.client
 import socket
 import ssl
@@ -7,6 +8,7 @@ import sys
 from urllib.parse import urlsplit
 
 url, name = urlsplit(sys.argv[1]), sys.argv[2]
+expected = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 port = url.port or (443 if url.scheme == "https" else 80)
 conn = http.client.HTTPConnection(name, port, timeout=10)
 sock = socket.create_connection((url.hostname, port), timeout=10)
@@ -20,4 +22,4 @@ conn.request("GET", url.path or "/", headers={"Host": name, "User-Agent": "flask
 response = conn.getresponse()
 body = response.read(300).decode("utf-8", "replace")
 print(f"{url.geturl()} (as {name}) -> {response.status} {body}")
-sys.exit(0 if response.status == 200 else 1)
+sys.exit(0 if response.status == expected else 1)

@@ -1,0 +1,261 @@
+"""default scenario: a real Flask app around the requests. The shop runs a migration
+before each new release goes live, a background worker, a scheduled job, a WebSocket
+echo, Server-Sent Events and an upload path (molecule/default/shop.yml); maintenance
+mode is switched under load."""
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+
+import pytest
+from conftest import APP
+from flask_nginx_testing import output, project_file, run_playbook, scenario_file
+from http_load import Load
+
+testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
+
+# A WebSocket client in the host's own Python (RFC 6455: handshake, one masked text
+# frame, the echoed frame back), over HTTP or HTTPS through Nginx.
+WS_CLIENT = r"""
+import base64, os, socket, ssl, sys
+scheme, name, path, text = sys.argv[1:5]
+port = 443 if scheme == "https" else 80
+sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+if scheme == "https":
+    context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE
+    sock = context.wrap_socket(sock, server_hostname=name)
+key = base64.b64encode(os.urandom(16)).decode()
+sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {name}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += sock.recv(1)
+print(head.split(b"\r\n")[0].decode())
+payload, mask = text.encode(), os.urandom(4)
+sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+first, second = sock.recv(1), sock.recv(1)
+length = second[0] & 0x7F
+data = b""
+while len(data) < length:
+    data += sock.recv(length - len(data))
+print(data.decode())
+"""
+
+# An SSE client: prints the seconds since the request at which each event arrived.
+SSE_CLIENT = r"""
+import http.client, json, sys, time
+conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=20)
+start = time.time()
+conn.request("GET", sys.argv[1], headers={"Host": "shop.test", "Accept-Encoding": "gzip"})
+response = conn.getresponse()
+arrivals = []
+while True:
+    line = response.readline()
+    if not line:
+        break
+    if line.startswith(b"data:"):
+        arrivals.append(round(time.time() - start, 2))
+print(json.dumps({"status": response.status, "type": response.getheader("Content-Type"), "arrivals": arrivals}))
+"""
+
+
+def py(host, script, *args):
+    return host.check_output(f"python3 -c {shlex.quote(script)} {shlex.join(args)}")
+
+
+def shop(*args):
+    return run_playbook(scenario_file("shop.yml"), *args)
+
+
+def current_release(host):
+    return os.path.basename(host.file(f"/opt/{APP}/current").linked_to)
+
+
+def wait_for(check, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    return check()
+
+
+def queue_job(http, payload):
+    status, _, body = http.get("/api/jobs", "-X", "POST", "--data-binary", payload)
+    assert status == 201, body
+    return json.loads(body)["id"]
+
+
+def job_done(http, job):
+    info = http.json(f"/api/jobs/{job}")
+    return info if info.get("status") == "done" else None
+
+
+@pytest.fixture
+def variant(tmp_path, sample_app):
+    """A copy of the sample app with another VERSION: a new release."""
+    def make(version):
+        source = tmp_path / f"v{version}"
+        shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+        (source / "VERSION").write_text(f"{version}\n")
+        return str(source)
+    return make
+
+
+def test_migration_ran_before_the_release_went_live(http):
+    """The first request of the release needs the migrated schema, and gets it."""
+    assert http.json("/api/schema")["version"] >= 2
+    assert http.get("/api/greeting")[0] == 200
+
+
+def test_pre_switch_commands_run_once_per_release(host, variant):
+    """A new release: its migration runs once (the marker on the host), a re-run with the
+    same release runs nothing."""
+    limit = ("--limit", host.backend.get_hostname())
+    v2 = variant(20)
+    try:
+        result = shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+        assert result.returncode == 0, output(result)
+        assert "TASK [flask_nginx : Run the pre-switch commands of the new release]" in result.stdout
+        release = current_release(host)
+        assert host.file(f"/var/lib/flask-nginx/{APP}/pre-switch/{release}").exists
+        again = shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+        assert again.returncode == 0, output(again)
+        assert re.search(r"Run the pre-switch commands of the new release\] \*+\nskipping", again.stdout), output(again)
+    finally:
+        restored = shop(*limit)
+        assert restored.returncode == 0, output(restored)
+
+
+def test_failing_migration_keeps_the_previous_release_and_redacts_secrets(host, http, variant):
+    limit = ("--limit", host.backend.get_hostname())
+    before = current_release(host)
+    env = {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": "s3cr3t-Molecule-Value", "APP_FAIL_MIGRATION": "1"}
+    try:
+        result = shop("-e", json.dumps({"flask_nginx_app_src": variant(21), "flask_nginx_app_env": env}), *limit)
+        text = output(result, tail=None)
+        assert result.returncode != 0
+        assert "a pre-switch command of release" in text and "keeps serving" in text, output(result)
+        assert "<redacted>" in text and "s3cr3t-Molecule-Value" not in text, output(result)
+        assert current_release(host) == before
+        assert http.json("/api/info")["version"] == "1"
+    finally:
+        restored = shop(*limit)
+        assert restored.returncode == 0, output(restored)
+
+
+def test_worker_processes_jobs_with_the_code_of_the_current_release(host, http, variant):
+    """A job is done by the worker; after a deploy by the new release's code, after a
+    rollback by the previous one again."""
+    limit = ("--limit", host.backend.get_hostname())
+    job = queue_job(http, "first")
+    done = wait_for(lambda: job_done(http, job))
+    assert done and str(done["done_by_version"]) == "1", done
+    v2 = variant(2)
+    try:
+        result = shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+        assert result.returncode == 0, output(result)
+        job = queue_job(http, "second")
+        done = wait_for(lambda: job_done(http, job))
+        assert done and str(done["done_by_version"]) == "2", done
+        rollback = run_playbook(project_file("playbooks", "rollback.yml"), "-e",
+                                json.dumps({"flask_nginx_app_name": APP, "flask_nginx_server_names": ["shop.test"],
+                                            "flask_nginx_workers": [{"name": "jobs", "command": "flask --app app worker"}]}),
+                                *limit)
+        assert rollback.returncode == 0, output(rollback)
+        job = queue_job(http, "third")
+        done = wait_for(lambda: job_done(http, job))
+        assert done and str(done["done_by_version"]) == "1", done
+    finally:
+        restored = shop(*limit)
+        assert restored.returncode == 0, output(restored)
+
+
+def test_removing_a_worker_removes_its_units(host):
+    limit = ("--limit", host.backend.get_hostname())
+    unit = f"{APP}-worker-jobs@1.service"
+    assert host.service(unit).is_running
+    try:
+        result = shop("-e", '{"flask_nginx_workers": []}', *limit)
+        assert result.returncode == 0, output(result)
+        assert not host.service(unit).is_running
+        assert not host.file(f"/etc/systemd/system/{APP}-worker-jobs@.service").exists
+        assert not host.file(f"/etc/systemd/system/multi-user.target.wants/{unit}").exists
+    finally:
+        restored = shop(*limit)
+        assert restored.returncode == 0, output(restored)
+    assert host.service(unit).is_running
+
+
+def test_worker_runs_as_the_app_in_its_sandbox(host):
+    unit = f"{APP}-worker-jobs@1.service"
+    for prop, value in [("User", APP), ("ProtectSystem", "strict"), ("NoNewPrivileges", "yes"),
+                        ("StateDirectory", APP), ("PrivateTmp", "yes")]:
+        assert host.check_output(f"systemctl show -p {prop} --value {unit}") == value
+
+
+def test_timer_has_its_schedule_and_its_job_runs(host, http):
+    timer = f"{APP}-job-tick.timer"
+    assert host.service(timer).is_enabled and host.service(timer).is_running
+    assert "*-*-* *:00/15:00" in host.check_output(f"systemctl show -p TimersCalendar --value {timer}")
+    assert host.check_output(f"systemctl show -p Persistent --value {timer}") == "yes"
+    before = http.json("/api/ticks")["ticks"]
+    host.run_expect([0], f"systemctl start {APP}-job-tick.service")
+    assert http.json("/api/ticks")["ticks"] == before + 1
+
+
+@pytest.mark.parametrize("scheme, name", [("http", "shop.test"), ("https", "blog.test")])
+def test_websocket_echo_through_nginx(host, scheme, name):
+    lines = py(host, WS_CLIENT, scheme, name, "/ws/echo", "hello through nginx").splitlines()
+    assert lines[0].startswith("HTTP/1.1 101"), lines
+    assert lines[-1].endswith("hello through nginx"), lines
+
+
+def test_server_sent_events_arrive_one_at_a_time(host):
+    result = json.loads(py(host, SSE_CLIENT, "/api/stream"))
+    assert result["status"] == 200 and result["type"].startswith("text/event-stream"), result
+    arrivals = result["arrivals"]
+    assert len(arrivals) >= 3, result
+    # The first event came while the stream was still open, well before the last one.
+    assert arrivals[-1] - arrivals[0] >= 1.0, result
+
+
+def test_upload_path_takes_a_larger_body_than_elsewhere(host, http):
+    host.run_expect([0], "head -c 20000000 /dev/zero > /tmp/upload.bin")
+    status, _, body = http.get("/api/upload", "-X", "POST", "-H", "Expect:", "--data-binary", "@/tmp/upload.bin")
+    assert status == 200 and json.loads(body)["bytes"] == 20000000, body
+    status = http.get("/api/notes", "-X", "POST", "-H", "Expect:", "--data-binary", "@/tmp/upload.bin", body=False)[0]
+    assert status == 413
+
+
+def test_maintenance_on_and_off_under_load(host, http):
+    """Clients keep requesting while maintenance is switched on and off: no connection
+    error, no 5xx except the intended 503s, and static files stay served."""
+    port = int(subprocess.run(["docker", "port", host.backend.get_hostname(), "80/tcp"], capture_output=True,
+                              text=True, check=True).stdout.split()[0].rsplit(":", 1)[1])
+    limit = ("--limit", host.backend.get_hostname())
+    try:
+        with Load(port, clients=4, keepalive=True, seconds=240) as load:
+            time.sleep(2)
+            on = shop("-e", '{"flask_nginx_maintenance": true}', *limit)
+            assert on.returncode == 0, output(on)
+            status, headers, body = http.get("/api/info")
+            assert status == 503 and "maintenance" in body.lower() and headers.get("retry-after") == "300"
+            assert http.get("/static/style.css", body=False)[0] == 200
+            assert host.service(f"gunicorn-{APP}.service").is_running
+            time.sleep(2)
+            off = shop(*limit)
+            assert off.returncode == 0, output(off)
+            time.sleep(2)
+    finally:
+        if http.get("/healthz")[0] != 200:
+            shop(*limit)
+    errors = set(map(str, load.errors))
+    print(f"maintenance under load: {load.ok} ok, {load.failed} not 200: {sorted(errors)}")
+    assert load.ok > 50
+    assert errors == {"503"}, errors
+    assert http.json("/api/info")["version"] == "1"
