@@ -97,7 +97,7 @@ def test_app_logs_the_request_id(host, http):
     request_id = headers["x-request-id"]
     time.sleep(1)
     journal = host.check_output(f"journalctl -u {UNIT}.service -n 200 --no-pager -o cat")
-    assert re.search(rf"INFO request_id={request_id} note \S+ saved", journal), journal[-2000:]
+    assert re.search(rf"INFO request_id={request_id} in app: note \S+ saved", journal), journal[-2000:]
 
 
 def test_client_sent_request_id_is_ignored_from_an_untrusted_address(host, http):

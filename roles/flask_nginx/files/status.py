@@ -1,7 +1,8 @@
 """Read-only state of one app on this host, as JSON (playbooks/status.yml).
 
 Usage: status.py APP_ROOT UNIT [UNIT...]
-Prints {"current", "switched", "releases": [{id, built, complete}], "units": {UNIT: {...}}}.
+Prints {"current", "switched", "releases": [{id, built, complete, deployed}], "units": {UNIT: {...}}};
+"deployed" is when the release last went live (its .deployed file, written by the role), "" if never.
 Standard library only; changes nothing."""
 import json
 import os
@@ -45,8 +46,17 @@ def main(root, units):
             path = os.path.join(releases_dir, name)
             if os.path.isdir(path) and not name.startswith("."):
                 complete = any(os.path.exists(os.path.join(path, marker)) for marker in (".complete", ".code-complete"))
-                report["releases"].append({"id": name, "built": iso(os.stat(path).st_mtime), "complete": complete})
+                try:
+                    with open(os.path.join(path, ".deployed"), encoding="utf-8") as handle:
+                        deployed = handle.read().strip()
+                except OSError:
+                    deployed = ""
+                report["releases"].append({"id": name, "built": iso(os.stat(path).st_mtime), "complete": complete,
+                                           "deployed": deployed})
     report["releases"].sort(key=lambda release: release["built"], reverse=True)
+    # When `current` went live: its .deployed (the link's own time when there is none).
+    report["switched"] = next((release["deployed"] for release in report["releases"]
+                               if release["id"] == report["current"] and release["deployed"]), report["switched"])
     for unit in units:
         report["units"][unit] = unit_state(unit)
     print(json.dumps(report))
