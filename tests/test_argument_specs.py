@@ -104,6 +104,17 @@ BAD = {
                         'flask_nginx_app_src = "/nonexistent" is refused: it must be a directory on the controller'),
     # Without its own rule a bare word would become `server_name l o c a l h o s t;`.
     "server-names-bare-word": ({"flask_nginx_server_names": "localhost"}, refused("flask_nginx_server_names", "localhost")),
+    "access-log-format-xml": ({"flask_nginx_access_log_format": "xml"}, choices("flask_nginx_access_log_format")),
+    "trusted-proxies-hostname": ({"flask_nginx_trusted_proxies": ["proxy.example.com"]},
+                                 refused("flask_nginx_trusted_proxies", ["proxy.example.com"])),
+    "trusted-proxies-prefix-33": ({"flask_nginx_trusted_proxies": ["10.0.0.0/33"]},
+                                  refused("flask_nginx_trusted_proxies", ["10.0.0.0/33"])),
+    "log-keep-0": ({"flask_nginx_log_keep": 0}, refused("flask_nginx_log_keep", 0)),
+    "log-max-size-words": ({"flask_nginx_log_max_size": "big"}, refused("flask_nginx_log_max_size", "big")),
+    "metrics-listen-without-port": ({"flask_nginx_metrics_listen": "127.0.0.1"},
+                                    refused("flask_nginx_metrics_listen", "127.0.0.1")),
+    "statsd-host-port-0": ({"flask_nginx_gunicorn_statsd_host": "127.0.0.1:0"},
+                           refused("flask_nginx_gunicorn_statsd_host", "127.0.0.1:0")),
 }
 GOOD = {
     "defaults": {},
@@ -121,6 +132,13 @@ GOOD = {
         "flask_nginx_client_max_body_size": "100M",
         "flask_nginx_proxy_read_timeout": "1m30s",
         "flask_nginx_limit_req_rate": "600r/m",
+        "flask_nginx_access_log_format": "combined",
+        "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"],
+        "flask_nginx_log_keep": 30,
+        "flask_nginx_log_max_size": "100M",
+        "flask_nginx_metrics": True,
+        "flask_nginx_metrics_listen": "10.0.0.5:9113",
+        "flask_nginx_gunicorn_statsd_host": "statsd.internal:8125",
     },
     # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
     # and the role must cast it where it compares.
