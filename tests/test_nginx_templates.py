@@ -1,6 +1,11 @@
-"""The role's Nginx files, rendered by Ansible for several inputs, pass the real `nginx -t`."""
+"""The role's Nginx files, rendered by Ansible for several inputs, pass the real `nginx -t`;
+two of them are served by a real Nginx (request ids from trusted proxies only)."""
+import http.client
+import json
 import re
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -43,6 +48,13 @@ CASES = {
                   [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "maintenance": ({"flask_nginx_maintenance": True, "flask_nginx_locations": [{"path": "/ws/", "websocket": True}]},
                     [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    # Served for real by test_request_id_is_taken_from_trusted_proxies_only (their own ports, unbuffered log).
+    "live-trusted-loopback": ({"flask_nginx_trusted_proxies": ["127.0.0.1"], "flask_nginx_http_port": 18081,
+                               "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
+                               "flask_nginx_access_log_buffer": ""}, [LIM, LOG, UPG, UP, SITE]),
+    "live-untrusted": ({"flask_nginx_trusted_proxies": ["10.0.0.0/8"], "flask_nginx_http_port": 18082,
+                        "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
+                        "flask_nginx_access_log_buffer": ""}, [LIM, LOG, UPG, UP, SITE]),
     # Logs, request ids, metrics.
     "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
                                               "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
@@ -165,15 +177,20 @@ def rendered(tmp_path_factory, nginx):
     return out / "rendered"
 
 
-def nginx_t(nginx, includes, tmp_path):
-    """Run `nginx -t` on a minimal main configuration that includes INCLUDES (files or globs)."""
+def main_conf(includes, tmp_path):
+    """A minimal main configuration that includes INCLUDES (files or globs); returns its path."""
     temp_paths = [f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
-    http = ["types { text/html html; text/css css; }", f"access_log {tmp_path}/access.log;", *temp_paths,
-            *(f"include {path};" for path in includes)]
+    lines = ["types { text/html html; text/css css; }", f"access_log {tmp_path}/access.log;", *temp_paths,
+             *(f"include {path};" for path in includes)]
     conf = tmp_path / "nginx.conf"
     conf.write_text(f"error_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
-                    "http {\n" + "".join(f"    {line}\n" for line in http) + "}\n")
-    return subprocess.run([nginx, "-t", "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf],
+                    "http {\n" + "".join(f"    {line}\n" for line in lines) + "}\n")
+    return conf
+
+
+def nginx_t(nginx, includes, tmp_path):
+    """Run `nginx -t` on a minimal main configuration that includes INCLUDES (files or globs)."""
+    return subprocess.run([nginx, "-t", "-p", tmp_path, "-e", tmp_path / "error.log", "-c", main_conf(includes, tmp_path)],
                           capture_output=True, text=True, timeout=30)
 
 
@@ -209,3 +226,37 @@ def test_rendering(rendered, case, file, regex, present):
     text = (rendered / case / file).read_text()
     assert bool(re.search(regex, text, re.M)) == present, \
         f"/{regex}/ {'missing from' if present else 'found in'} {case}/{file}:\n{text}"
+
+
+@pytest.mark.parametrize(("case", "port", "sent", "kept"), [
+    ("live-trusted-loopback", 18081, "abc-123.X_y", True),
+    ("live-trusted-loopback", 18081, "not a valid id!", False),
+    ("live-untrusted", 18082, "abc-123.X_y", False),
+], ids=["trusted-valid", "trusted-malformed", "untrusted"])
+def test_request_id_is_taken_from_trusted_proxies_only(nginx, rendered, tmp_path, case, port, sent, kept):
+    """A real Nginx on the rendered files (no app behind it: 502): the id in the response and in
+    the JSON access-log line is the client's only from a trusted proxy and when well formed."""
+    conf = main_conf([rendered / case / "*.conf"], tmp_path)
+    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", "daemon off;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                time.sleep(0.1)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/api/info", headers={"X-Request-ID": sent})
+        response = connection.getresponse()
+        response.read()
+        got = response.getheader("X-Request-ID")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (got == sent) == kept, got
+    if not kept:
+        assert re.fullmatch(r"[0-9a-f]{32}", got or ""), got
+    entry = json.loads((rendered.parent / f"{case}.access.log").read_text().splitlines()[-1])
+    assert entry["request_id"] == got and entry["uri"] == "/api/info", entry
