@@ -130,6 +130,13 @@ BAD = {
     "dns01-propagation-too-long": (DNS01 | {"flask_nginx_acme_dns_propagation_seconds": 3601},
                                    refused("flask_nginx_acme_dns_propagation_seconds", 3601)),
     "issuer-not-a-load-balancer": ({"flask_nginx_acme_issuer": "elsewhere"}, refused("flask_nginx_acme_issuer", "elsewhere")),
+    "access-log-format-xml": ({"flask_nginx_access_log_format": "xml"}, choices("flask_nginx_access_log_format")),
+    "log-keep-0": ({"flask_nginx_log_keep": 0}, refused("flask_nginx_log_keep", 0)),
+    "log-max-size-words": ({"flask_nginx_log_max_size": "big"}, refused("flask_nginx_log_max_size", "big")),
+    "metrics-listen-without-port": ({"flask_nginx_metrics_listen": "127.0.0.1"},
+                                    refused("flask_nginx_metrics_listen", "127.0.0.1")),
+    "statsd-host-port-0": ({"flask_nginx_gunicorn_statsd_host": "127.0.0.1:0"},
+                           refused("flask_nginx_gunicorn_statsd_host", "127.0.0.1:0")),
 }
 GOOD = {
     "defaults": {},
@@ -152,6 +159,12 @@ GOOD = {
         "flask_nginx_acme_profile": "shortlived",
         "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1"],
         "flask_nginx_canonical_host": "EXAMPLE.com",
+        "flask_nginx_access_log_format": "combined",
+        "flask_nginx_log_keep": 30,
+        "flask_nginx_log_max_size": "100M",
+        "flask_nginx_metrics": True,
+        "flask_nginx_metrics_listen": "10.0.0.5:9113",
+        "flask_nginx_gunicorn_statsd_host": "statsd.internal:8125",
     },
     # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
     # and the role must cast it where it compares.

@@ -1,6 +1,11 @@
-"""The role's Nginx files, rendered by Ansible for several inputs, pass the real `nginx -t`."""
+"""The role's Nginx files, rendered by Ansible for several inputs, pass the real `nginx -t`;
+two of them are served by a real Nginx (request ids from trusted proxies only)."""
+import http.client
+import json
 import re
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -8,38 +13,39 @@ from conftest import SAMPLE_APP, nginx_binary, plan
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
+LOG, STUB = "flask-nginx-log-flaskapp.conf", "flask-nginx-stub-status.conf"
 UPG = "flask-nginx-upgrade-map.conf"
 
 # name -> (variables over the role's defaults, the files the role renders). Each
 # case is a made-up host of its own; the role's real plan decides the rest.
 CASES = {
-    "defaults": ({}, [DEFAULT_80, LIM, UPG, UP, SITE]),
+    "defaults": ({}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "two-names-port-8081-ipv6": ({
         "flask_nginx_server_names": ["example.com", "www.example.com"],
         "flask_nginx_http_port": 8081,
         "flask_nginx_ipv6": "always",
-    }, ["flask-nginx-default-8081.conf", LIM, UPG, UP, SITE]),
+    }, ["flask-nginx-default-8081.conf", LIM, LOG, UPG, UP, SITE]),
     # Upper-case names are lower-cased by the plan (certbot does the same).
     "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"], "flask_nginx_limit_req_rate": "20r/s",
-                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, UPG, UP, SITE]),
-    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, UPG, UP, SITE]),
+                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
-                     [DEFAULT_80, LIM, UPG, UP, SITE]),
+                     [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
-                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", UPG, "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
-    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, UPG, UP, SITE]),
+                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-log-my-app.conf", UPG, "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
+    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, LOG, UPG, UP, SITE]),
     # The certificate and key are made for the test (see `rendered`).
     "tls-selfsigned-hsts": ({
         "flask_nginx_tls_mode": "selfsigned",
         "flask_nginx_https_port": 8443,
         "flask_nginx_hsts": True,
-    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, UPG, UP, SITE]),
+    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UPG, UP, SITE]),
     "tls-modern": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_tls_profile": "modern"},
-                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, UPG, UP, SITE]),
+                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "locations": ({"flask_nginx_locations": [{"path": "/ws/", "websocket": True},
                                              {"path": "= /api/stream", "buffering": False},
                                              {"path": "/api/upload", "client_max_body_size": "200m"}]},
-                  [DEFAULT_80, LIM, UPG, UP, SITE]),
+                  [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "maintenance": ({"flask_nginx_maintenance": True, "flask_nginx_locations": [{"path": "/ws/", "websocket": True}]},
                     [DEFAULT_80, LIM, UPG, UP, SITE]),
     # Real client behind trusted proxies; every other name redirects to the canonical host.
@@ -51,9 +57,21 @@ CASES = {
                                "flask_nginx_tls_mode": "selfsigned", "flask_nginx_https_port": 8443,
                                "flask_nginx_trusted_proxies": ["127.0.0.1"], "flask_nginx_canonical_host": "www.example.com"},
                               [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, UPG, UP, SITE]),
+                    [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    # Served for real by test_request_id_is_taken_from_trusted_proxies_only (their own ports, unbuffered log).
+    "live-trusted-loopback": ({"flask_nginx_trusted_proxies": ["127.0.0.1"], "flask_nginx_http_port": 18081,
+                               "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
+                               "flask_nginx_access_log_buffer": ""}, [LIM, LOG, UPG, UP, SITE]),
+    "live-untrusted": ({"flask_nginx_trusted_proxies": ["10.0.0.0/8"], "flask_nginx_http_port": 18082,
+                        "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
+                        "flask_nginx_access_log_buffer": ""}, [LIM, LOG, UPG, UP, SITE]),
+    # Logs, request ids, metrics.
+    "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
+                                              "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
+                                              "flask_nginx_metrics": True}, [DEFAULT_80, LIM, LOG, STUB, UPG, UP, SITE]),
 }
 # Unbalanced brace: proves that the check below can fail.
-BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, UPG, UP, SITE])}
+BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE])}
 
 
 def expect(case, file, what, regex, present=True):
@@ -74,7 +92,7 @@ EXPECTATIONS = [
     expect("defaults", SITE, "proxy-to-upstream", r"^ *proxy_pass http://flaskapp_gunicorn;$"),
     expect("defaults", SITE, "static-alias", r"^ *location /static/ \{\n *alias /opt/flaskapp/current/app/static/;$"),
     expect("defaults", SITE, "gzip-on", r"^ *gzip on;$"),
-    expect("defaults", SITE, "buffered-log", r"^ *access_log \S+ combined buffer=64k flush=5s;$"),
+    expect("defaults", SITE, "buffered-log", r"^ *access_log \S+ flask_nginx_flaskapp_json buffer=64k flush=5s;$"),
     expect("defaults", SITE, "listen-80", r"^ *listen 80;$"),
     expect("no-default-server-no-ipv6", SITE, "no-ipv6", r"listen \[::\]", present=False),
     expect("defaults", SITE, "no-https", r"\bssl\b", present=False),
@@ -92,7 +110,7 @@ EXPECTATIONS = [
     expect("capital-names-limits", SITE, "limit-req", r"^ *limit_req zone=flask_nginx_flaskapp_req burst=40 nodelay;$"),
     expect("capital-names-limits", SITE, "limit-conn", r"^ *limit_conn flask_nginx_flaskapp_conn 10;$"),
     expect("no-gzip-unbuffered-log", SITE, "no-gzip", r"^ *gzip ", present=False),
-    expect("no-gzip-unbuffered-log", SITE, "unbuffered", r"^ *access_log \S+ combined;$"),
+    expect("no-gzip-unbuffered-log", SITE, "unbuffered", r"^ *access_log \S+ flask_nginx_flaskapp_json;$"),
     expect("extra-config", SITE, "robots", r"^    location = /robots\.txt \{"),
     expect("extra-config", SITE, "header", r"^    add_header X-Content-Type-Options nosniff always;\n\}"),
     expect("dashed-app-name", "flask-nginx-upstream-my-app.conf", "upstream-name", r"^upstream my_app_gunicorn \{$"),
@@ -117,6 +135,13 @@ EXPECTATIONS = [
     expect("defaults", SITE, "next-upstream-timeout", r"^ *proxy_next_upstream_timeout 10s;$"),
     expect("defaults", SITE, "client-header-timeout", r"^ *client_header_timeout 10s;$"),
     expect("defaults", SITE, "client-body-timeout", r"^ *client_body_timeout 30s;$"),
+    expect("defaults", SITE, "request-id-to-gunicorn", r"^ *proxy_set_header X-Request-ID \$flask_nginx_flaskapp_request_id;$"),
+    expect("defaults", SITE, "request-id-to-client", r"^ *add_header X-Request-ID \$flask_nginx_flaskapp_request_id always;$"),
+    expect("defaults", LOG, "json-escaped", r"^log_format flask_nginx_flaskapp_json escape=json$"),
+    expect("defaults", LOG, "no-trusted-proxy", r"^geo \$realip_remote_addr \$flask_nginx_flaskapp_trusted_proxy \{\n *default 0;\n\}$"),
+    expect("combined-log-trusted-proxies-metrics", SITE, "combined-log", r"^ *access_log \S+ flask_nginx_flaskapp_combined buffer"),
+    expect("combined-log-trusted-proxies-metrics", LOG, "trusted-proxy", r"^ *10\.0\.0\.0/8 1;$"),
+    expect("combined-log-trusted-proxies-metrics", STUB, "stub-status-loopback", r"^ *listen 127\.0\.0\.1:8089;$"),
     expect("locations", SITE, "ws-upgrade", r"location /ws/ \{\n(.*\n)*? *proxy_set_header Upgrade \$http_upgrade;\n"
            r" *proxy_set_header Connection \$flask_nginx_connection_upgrade;"),
     expect("locations", SITE, "ws-read-timeout", r"location /ws/ \{\n(.*\n)*? *proxy_read_timeout 3600s;"),
@@ -179,15 +204,20 @@ def rendered(tmp_path_factory, nginx):
     return out / "rendered"
 
 
-def nginx_t(nginx, includes, tmp_path):
-    """Run `nginx -t` on a minimal main configuration that includes INCLUDES (files or globs)."""
+def main_conf(includes, tmp_path):
+    """A minimal main configuration that includes INCLUDES (files or globs); returns its path."""
     temp_paths = [f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
-    http = ["types { text/html html; text/css css; }", f"access_log {tmp_path}/access.log;", *temp_paths,
-            *(f"include {path};" for path in includes)]
+    lines = ["types { text/html html; text/css css; }", f"access_log {tmp_path}/access.log;", *temp_paths,
+             *(f"include {path};" for path in includes)]
     conf = tmp_path / "nginx.conf"
     conf.write_text(f"error_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
-                    "http {\n" + "".join(f"    {line}\n" for line in http) + "}\n")
-    return subprocess.run([nginx, "-t", "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf],
+                    "http {\n" + "".join(f"    {line}\n" for line in lines) + "}\n")
+    return conf
+
+
+def nginx_t(nginx, includes, tmp_path):
+    """Run `nginx -t` on a minimal main configuration that includes INCLUDES (files or globs)."""
+    return subprocess.run([nginx, "-t", "-p", tmp_path, "-e", tmp_path / "error.log", "-c", main_conf(includes, tmp_path)],
                           capture_output=True, text=True, timeout=30)
 
 
@@ -204,7 +234,8 @@ def test_nginx_accepts(nginx, rendered, tmp_path, case):
 
 
 def test_two_apps_share_a_host(nginx, rendered, tmp_path):
-    result = nginx_t(nginx, [rendered / "defaults" / "*.conf", rendered / "dashed-app-name" / "my-app.conf",
+    result = nginx_t(nginx, [rendered / "defaults" / "*.conf", rendered / "dashed-app-name" / "flask-nginx-log-my-app.conf",
+                              rendered / "dashed-app-name" / "my-app.conf",
                               rendered / "dashed-app-name" / "flask-nginx-upstream-my-app.conf"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr, result.stderr
@@ -222,3 +253,37 @@ def test_rendering(rendered, case, file, regex, present):
     text = (rendered / case / file).read_text()
     assert bool(re.search(regex, text, re.M)) == present, \
         f"/{regex}/ {'missing from' if present else 'found in'} {case}/{file}:\n{text}"
+
+
+@pytest.mark.parametrize(("case", "port", "sent", "kept"), [
+    ("live-trusted-loopback", 18081, "abc-123.X_y", True),
+    ("live-trusted-loopback", 18081, "not a valid id!", False),
+    ("live-untrusted", 18082, "abc-123.X_y", False),
+], ids=["trusted-valid", "trusted-malformed", "untrusted"])
+def test_request_id_is_taken_from_trusted_proxies_only(nginx, rendered, tmp_path, case, port, sent, kept):
+    """A real Nginx on the rendered files (no app behind it: 502): the id in the response and in
+    the JSON access-log line is the client's only from a trusted proxy and when well formed."""
+    conf = main_conf([rendered / case / "*.conf"], tmp_path)
+    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", "daemon off;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                time.sleep(0.1)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/api/info", headers={"X-Request-ID": sent})
+        response = connection.getresponse()
+        response.read()
+        got = response.getheader("X-Request-ID")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (got == sent) == kept, got
+    if not kept:
+        assert re.fullmatch(r"[0-9a-f]{32}", got or ""), got
+    entry = json.loads((rendered.parent / f"{case}.access.log").read_text().splitlines()[-1])
+    assert entry["request_id"] == got and entry["uri"] == "/api/info", entry

@@ -30,6 +30,7 @@ Settings come from the environment (the role writes them to an environment file)
 import datetime
 import hashlib
 import json
+import logging
 import os
 import re
 import signal
@@ -40,7 +41,8 @@ import threading
 import time
 
 import click
-from flask import Flask, Response, abort, g, jsonify, render_template, request, stream_with_context
+from flask import Flask, Response, abort, g, has_request_context, jsonify, render_template, request, stream_with_context
+from flask.logging import default_handler
 from flask_sock import ConnectionClosed, Sock
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -58,6 +60,18 @@ def release_version():
             return handle.read().strip()
     except FileNotFoundError:
         return None
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the request id Nginx sends (X-Request-ID) on every log record, so that
+    a line of the app's log (the journal) can be found in Nginx's access log."""
+
+    def filter(self, record):
+        record.request_id = request.headers.get("X-Request-ID", "-") if has_request_context() else "-"
+        return True
+
+
+REQUEST_ID_FILTER = RequestIdFilter()
 
 
 def now():
@@ -129,6 +143,11 @@ def create_app():
     # app.logger writes to stderr (Gunicorn's error log, i.e. the journal, under the role; the
     # unit's journal for workers and jobs). Without a level it would show warnings only.
     app.logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # Every line carries the request id Nginx gave the request ("-" outside a request: workers,
+    # jobs), so it can be found in Nginx's access log and in Gunicorn's access line.
+    default_handler.addFilter(REQUEST_ID_FILTER)
+    default_handler.setFormatter(logging.Formatter(
+        "[%(asctime)s] %(levelname)s request_id=%(request_id)s in %(module)s: %(message)s"))
     # Nginx overwrites X-Forwarded-For/-Proto/-Host with what it saw, on a single
     # host and on a load balancer alike: trust exactly that one hop.
     hops = int(os.environ.get("PROXY_COUNT", "1"))
@@ -224,6 +243,7 @@ def create_app():
         path = os.path.join(state_dir, f"{time.time_ns()}.txt")
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
+        app.logger.info("note %s saved", os.path.basename(path))
         return jsonify(saved=os.path.basename(path)), 201
 
     # --- database -------------------------------------------------------------------------------

@@ -170,3 +170,24 @@ def test_scheduled_job_runs_on_one_app_host_only():
     remote(APPS[0]).run_expect([0], "systemctl start shop-job-tick.service")
     assert "tick version=" in remote(APPS[0]).file("/var/lib/shop/ticks.log").content_string
 
+
+def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_host():
+    """playbooks/status.yml over the whole cluster: healthy, then unhealthy with Gunicorn
+    stopped on app1 (and only app1 is named)."""
+    result = run_playbook(project_file("playbooks", "status.yml"))
+    text = output(result, tail=None)
+    assert result.returncode == 0, output(result)
+    for name in [LB, *APPS]:
+        assert re.search(rf"^{name}\s*:.*failed=0", result.stdout, re.M), output(result)
+    assert text.count("gunicorn-shop.service active running") == 2 and "nginx.service active running" in text
+    assert text.count("healthy: true") == 3
+    app1 = remote(APPS[0])
+    app1.run_expect([0], "systemctl stop gunicorn-shop.socket gunicorn-shop.service")
+    try:
+        result = run_playbook(project_file("playbooks", "status.yml"))
+        assert result.returncode != 0, output(result)
+        assert re.search(rf"^{APPS[0]}\s*:.*failed=1", result.stdout, re.M), output(result)
+        assert re.search(rf"^{APPS[1]}\s*:.*failed=0", result.stdout, re.M), output(result)
+        assert "gunicorn-shop.service is not active" in output(result, tail=None)
+    finally:
+        app1.run_expect([0], "systemctl start gunicorn-shop.socket gunicorn-shop.service")

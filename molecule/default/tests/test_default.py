@@ -97,7 +97,7 @@ def test_nginx_logs_per_site(host, http):
     http.get("/healthz")
     host.run("systemctl reload nginx")  # flushes the buffered access log
     time.sleep(1)
-    assert host.file(f"/var/log/nginx/{APP}.access.log").contains("/healthz")
+    assert host.file(f"/var/log/nginx/{APP}/access.log").contains("/healthz")
 
 
 def test_reload_serves_a_new_release_without_restarting_gunicorn(host, http):

@@ -129,7 +129,7 @@ def test_a_challenge_that_reaches_the_other_load_balancer_is_answered_by_the_iss
     finally:
         host.run(f"rm -f {webroot}/{token}")
     # During issuance, how many of Pebble's validations landed on lb2 (informative: it depends on the resolver's order).
-    passed = lb2().run("grep -c 'GET /.well-known/acme-challenge/' /var/log/nginx/shop.access.log").stdout.strip()
+    passed = lb2().run("grep -c '/.well-known/acme-challenge/' /var/log/nginx/shop/access.log").stdout.strip()
     print(f"challenge requests lb2 passed to the issuer: {passed}")
 
 

@@ -1,0 +1,178 @@
+"""Logs, request ids, log rotation and metrics of the shop (molecule/default/shop.yml
+turns flask_nginx_metrics on). Requests go to 127.0.0.1 inside the host, except the
+checks that the metrics are not served on the host's own public address."""
+import json
+import re
+import shlex
+import time
+import uuid
+
+import pytest
+
+from conftest import APP, SERVER_NAME, UNIT
+
+ACCESS_LOG = f"/var/log/nginx/{APP}/access.log"
+FIELDS = {"time", "request_id", "remote_addr", "method", "uri", "status", "bytes_sent", "request_time",
+          "upstream_response_time", "upstream_addr", "host", "referrer", "user_agent"}
+
+# A raw HTTP request (bytes as they are, no client escaping) to Nginx on 127.0.0.1:80;
+# prints the response's X-Request-ID.
+RAW_REQUEST = r'''
+import socket, sys
+target, agent = sys.argv[1].encode("utf-8", "surrogateescape"), sys.argv[2].encode("utf-8", "surrogateescape")
+s = socket.create_connection(("127.0.0.1", 80), timeout=10)
+s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: %s\r\nUser-Agent: " + agent + b"\r\nReferer: http://x/\"q\"\r\nConnection: close\r\n\r\n")
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+print(next((l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().startswith("x-request-id:")), ""))
+''' % SERVER_NAME
+
+
+def flushed_lines(host, path=ACCESS_LOG):
+    """The lines of an access log after Nginx wrote its buffer (a reload flushes it)."""
+    host.run_expect([0], "systemctl reload nginx")
+    time.sleep(1)
+    return host.file(path).content.decode("utf-8", "surrogateescape").splitlines()
+
+
+def log_entry(host, request_id):
+    entries = [json.loads(line) for line in flushed_lines(host) if request_id in line]
+    assert len(entries) == 1, f"{request_id}: {entries}"
+    return entries[0]
+
+
+def public_address(host):
+    return host.check_output("ip -4 route get 1.1.1.1 | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p'")
+
+
+def test_every_access_log_line_is_json_with_every_field(host, http):
+    http.get("/api/info")
+    http.get("/static/style.css")
+    lines = flushed_lines(host)
+    assert lines
+    for line in lines[-50:]:
+        entry = json.loads(line)
+        assert FIELDS <= set(entry), line
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\Z", entry["time"]), entry
+
+
+@pytest.mark.parametrize("target, agent", [
+    ('/api/info?q="quoted"&b=back\\slash', 'agent "with quotes" and \\backslash\\'),
+    ("/api/info?name=caf\u00e9-\u00fcber-\u65e5\u672c", "Mozilla/5.0 (Ren\u00e9's \u00e9t\u00e9 browser)"),
+], ids=["quotes-backslashes", "non-ascii"])
+def test_access_log_line_of_an_odd_request_is_valid_json(host, target, agent):
+    host.run_expect([0], f"cat > /tmp/raw_request.py <<'EOF'\n{RAW_REQUEST}\nEOF")
+    request_id = host.check_output(f"python3 /tmp/raw_request.py {shlex.quote(target)} {shlex.quote(agent)}")
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id
+    entry = log_entry(host, request_id)
+    assert entry["uri"] == target
+    assert entry["user_agent"] == agent
+    assert entry["referrer"] == 'http://x/"q"'
+    assert entry["method"] == "GET" and entry["host"] == SERVER_NAME
+    assert isinstance(entry["status"], int) and isinstance(entry["request_time"], (int, float))
+
+
+def test_request_id_is_in_the_response_nginx_log_and_gunicorn_journal(host, http):
+    status, headers, _ = http.get("/api/info")
+    assert status == 200
+    request_id = headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id), headers
+    entry = log_entry(host, request_id)
+    assert entry["uri"] == "/api/info" and entry["status"] == 200 and entry["upstream_addr"].startswith("unix:")
+    journal = ""
+    for _ in range(20):
+        journal = host.check_output(f"journalctl -u {UNIT}.service -n 200 --no-pager -o cat")
+        if request_id in journal:
+            break
+        time.sleep(0.5)
+    line = next((line for line in journal.splitlines() if request_id in line), None)
+    assert line and "/api/info" in line, journal[-2000:]
+
+
+def test_app_logs_the_request_id(host, http):
+    status, headers, _ = http.get("/api/notes", "-X", "POST", "--data-binary", "observability note")
+    assert status == 201
+    request_id = headers["x-request-id"]
+    time.sleep(1)
+    journal = host.check_output(f"journalctl -u {UNIT}.service -n 200 --no-pager -o cat")
+    assert re.search(rf"INFO request_id={request_id} in app: note \S+ saved", journal), journal[-2000:]
+
+
+def test_client_sent_request_id_is_ignored_from_an_untrusted_address(host, http):
+    _, headers, _ = http.get("/api/info", "-H", "X-Request-ID: forged-id-123")
+    assert headers["x-request-id"] != "forged-id-123"
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"]), headers
+    assert not [line for line in flushed_lines(host)[-20:] if "forged-id-123" in line]
+
+
+ROTATION_LOAD = r'''
+import http.client, subprocess, sys, threading, time
+token, seconds = sys.argv[1], float(sys.argv[2])
+ok = [0]
+lock = threading.Lock()
+def client():
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+        conn.request("GET", "/healthz?rotation=" + token, headers={"Host": "%s"})
+        if conn.getresponse().status == 200:
+            with lock:
+                ok[0] += 1
+        conn.close()
+threads = [threading.Thread(target=client) for _ in range(4)]
+[t.start() for t in threads]
+time.sleep(seconds / 2)
+rotated = subprocess.run(["logrotate", "-f", "/etc/logrotate.d/flask-nginx-%s"], capture_output=True, text=True)
+[t.join() for t in threads]
+print(ok[0], rotated.returncode, rotated.stderr.replace("\n", " "))
+''' % (SERVER_NAME, APP)
+
+
+def test_forced_rotation_under_load_loses_no_line_and_nginx_writes_the_new_file(host):
+    assert host.package("logrotate").is_installed
+    token = uuid.uuid4().hex
+    host.run_expect([0], f"cat > /tmp/rotation_load.py <<'EOF'\n{ROTATION_LOAD}\nEOF")
+    sent, rc, errors = host.check_output(f"python3 /tmp/rotation_load.py {token} 6").split(" ", 2)
+    assert rc == "0", errors
+    old = [line for line in flushed_lines(host, ACCESS_LOG + ".1") if token in line]
+    new = [line for line in flushed_lines(host) if token in line]
+    assert old, "no line in the rotated file"
+    assert len(old) + len(new) == int(sent), (len(old), len(new), sent)
+    # A new request lands in the new file (buffered for at most flush=5s), no reload needed.
+    after = uuid.uuid4().hex
+    host.run_expect([0], f"curl -sS -o /dev/null -H 'Host: {SERVER_NAME}' 'http://127.0.0.1/healthz?after={after}'")
+    deadline = time.time() + 10
+    while time.time() < deadline and not host.file(ACCESS_LOG).contains(after):
+        time.sleep(0.5)
+    assert host.file(ACCESS_LOG).contains(after)
+    assert not host.file(ACCESS_LOG + ".1").contains(after)
+
+
+def exporter_requests(host):
+    metrics = host.check_output("curl -sS --max-time 5 http://127.0.0.1:9113/metrics")
+    match = re.search(r"^nginx_http_requests_total(?:\{[^}]*\})? (\S+)$", metrics, re.M)
+    assert match, metrics[-2000:]
+    return float(match.group(1))
+
+
+def test_exporter_request_counter_grows_with_requests(host, http):
+    before = exporter_requests(host)
+    for _ in range(20):
+        http.get("/healthz")
+    assert exporter_requests(host) >= before + 20
+
+
+@pytest.mark.parametrize("port", [9113, 8089])
+def test_metrics_and_stub_status_do_not_answer_on_the_public_address(host, port):
+    address = public_address(host)
+    assert address and not address.startswith("127.")
+    result = host.run(f"curl -sS --max-time 5 -o /dev/null http://{address}:{port}/")
+    assert result.rc != 0, f"port {port} answers on {address}"
+    listening = host.check_output(f"ss -ltnH '( sport = :{port} )'")
+    assert listening and all(" 127.0.0.1:" in line for line in listening.splitlines()), listening
+
+
+def test_stub_status_answers_on_loopback(host):
+    assert "Active connections" in host.check_output("curl -sS --max-time 5 http://127.0.0.1:8089/stub_status")
