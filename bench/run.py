@@ -340,12 +340,13 @@ def fleet_converge(single_first, extra_env=None, label=""):
             "    ansible_python_interpreter: /usr/bin/python3\n    flask_nginx_app_name: shop\n"
             "    flask_nginx_server_names: [shop.test]\n"
             "    flask_nginx_pip_ca_bundle: \"{{ lookup('ansible.builtin.env', 'FLASK_NGINX_PIP_CA_BUNDLE') }}\"\n")
-        first = converge(inventory, extra_env=extra_env)
+        first = converge(inventory, extra_env=extra_env, profile=True)
         progress(f"fleet{label}: first converge {first['s']} s")
         again = converge(inventory, extra_env=extra_env)
         progress(f"fleet{label}: re-run {again['s']} s ({again['changed']} changed)")
         return {"hosts": len(names), "first_s": first["s"], "again_s": again["s"],
-                "again_changed": again["changed"], "first_vs_single": round(first["s"] / single_first, 2)}
+                "again_changed": again["changed"], "first_vs_single": round(first["s"] / single_first, 2),
+                "first_slowest": first["slowest"]}
     finally:
         for name in names:
             sh("docker", "rm", "-f", name, check=False)
@@ -365,14 +366,14 @@ def versions():
 def single_host(extra_env=None, label=""):
     """First converge and idempotent re-run of the single host (profiled)."""
     start_container(NAME)
-    first = converge(BENCH / "inventory.yml", extra_env=extra_env)
+    first = converge(BENCH / "inventory.yml", extra_env=extra_env, profile=True)
     progress(f"single host{label}: first converge {first['s']} s ({first['tasks_run']} tasks run)")
     again = converge(BENCH / "inventory.yml", extra_env=extra_env, profile=True)
     progress(f"single host{label}: re-run {again['s']} s ({again['tasks_run']} tasks run, "
              f"{again['skipped']} skipped, {again['changed']} changed)")
     return {"first_s": first["s"], "first_tasks_run": first["tasks_run"], "again_s": again["s"],
             "again_tasks_run": again["tasks_run"], "again_skipped": again["skipped"],
-            "again_changed": again["changed"], "again_slowest": again["slowest"]}
+            "again_changed": again["changed"], "again_slowest": again["slowest"], "first_slowest": first["slowest"]}
 
 
 def main():
@@ -577,6 +578,10 @@ def write_results(results):
                          f"{f['again_s']} s | | {f['again_changed']} |")
     lines += ["", "Slowest tasks of the single-host re-run (ansible.posix.profile_tasks):", ""]
     lines += [f"- {name}: {secs:.2f} s" for name, secs in c["single"]["again_slowest"]]
+    for key, label in (("single", "single-host"), ("fleet", "fleet's")):
+        if c.get(key, {}).get("first_slowest"):
+            lines += ["", f"Slowest tasks of the {label} first converge:", ""]
+            lines += [f"- {name}: {secs:.2f} s" for name, secs in c[key]["first_slowest"]]
     lines += ["", "![requests per second](results.png)", ""]
     (BENCH / "results.md").write_text("\n".join(lines))
 
