@@ -10,6 +10,9 @@
 # With ansible-core 2.19, Mitogen fails on interpreter discovery ("EOF on
 # stream" with interpreter_python=auto_silent), so the interpreter is named:
 # /usr/bin/python3, the role's Debian 12/13 (an inventory's own setting wins).
+# Use it on hosts the role has provisioned once: on a fresh host the apt
+# module's own install of python3-apt fails under Mitogen 0.3.54 ("Could not
+# import the python3-apt module" right after installing it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=.venv/bin/python
