@@ -382,6 +382,12 @@ def single_host(mitogen=None):
                       **rerun(BENCH / "inventory.yml", label="single host")}}
     if mitogen:
         out["single_mitogen"] = rerun(BENCH / "inventory.yml", mitogen, "single host with Mitogen")
+    # The floor under a task on this connection: one `docker exec` starting Python.
+    started = time.time()
+    for _ in range(10):
+        sh("docker", "exec", NAME, "/usr/bin/python3", "-c", "pass")
+    out["single"]["docker_exec_python_ms"] = round((time.time() - started) * 100, 1)
+    progress(f"one docker exec of python3: {out['single']['docker_exec_python_ms']} ms")
     return out
 
 
@@ -570,6 +576,9 @@ def write_results(results):
             first = f"{x['first_s']} s" if "first_s" in x else "(fails: apt's python3-apt install)"
             lines.append(f"| {label} | {first} | {x.get('first_tasks_run', '')} | {x['again_s']} s | "
                          f"{x['again_tasks_run']} ({x['again_skipped']}) | {x['again_changed']} |")
+    if "docker_exec_python_ms" in c["single"]:
+        lines += ["", f"One `docker exec` of `python3 -c pass` (the least a task costs on this connection): "
+                      f"{c['single']['docker_exec_python_ms']} ms."]
     lines += ["", "Slowest tasks of the single-host re-run (ansible.posix.profile_tasks):", ""]
     lines += [f"- {name}: {secs:.2f} s" for name, secs in c["single"]["again_slowest"]]
     for key, label in (("single", "single-host"), ("fleet", "fleet's")):
