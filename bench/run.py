@@ -617,13 +617,56 @@ def chart(results):
     fig.savefig(BENCH / "results.png", dpi=110)
 
 
+README_BEGIN = "<!-- BEGIN BENCH RESULTS (bench/run.py writes this block from bench/results.json) -->"
+README_END = "<!-- END BENCH RESULTS -->"
+
+
+def readme_block(results):
+    """The README's results: date, hardware, versions, every target with its value."""
+    m, v = results["machine"], results["versions"]
+    lat = results["latency"]["summary"]
+    lines = [
+        README_BEGIN,
+        f"### Results ({results['date']}, {m['cores']} cores, {m['cpu']})",
+        "",
+        f"From one locked run of `make bench` ({results['total_s']} s) on the {m['cores']}-core machine "
+        f"CI uses ({m['cpu']}, `nproc` = {m['cores']}); {v['nginx'].replace('nginx version: ', '')}, "
+        f"{v['gunicorn']}, {v['python']} in the container, {v['ansible']} on the controller. "
+        "Full tables: [bench/results.md](bench/results.md), chart: [bench/results.png](bench/results.png), "
+        "every round: `bench/results.json`.",
+        "",
+        f"| target (one run, side by side, median of {results['settings']['rounds']} interleaved rounds) | measured | target | |",
+        "|---|---|---|---|",
+    ] + [f"| {what} | {value} | {target} | {verdict_text} |" for what, value, target, verdict_text in ratio_rows(results)]
+    lines += [
+        "",
+        f"At {results['latency']['rate']:.0f} req/s on `/`: Gunicorn alone p50 {lat['gunicorn']['p50_ms']:.2f} ms, "
+        f"p99 {lat['gunicorn']['p99_ms']:.2f} ms; ours p50 {lat['ours']['p50_ms']:.2f} ms, p99 {lat['ours']['p99_ms']:.2f} ms "
+        f"(rate held: {'yes' if lat['gunicorn']['rate_held'] and lat['ours']['rate_held'] else 'no'}). CPU time per "
+        "request at that rate: Gunicorn alone "
+        + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["gunicorn"]["cpu_us_per_request"].items())
+        + "; ours " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["ours"]["cpu_us_per_request"].items()) + ".",
+        README_END,
+    ]
+    return "\n".join(lines)
+
+
+def write_readme(results):
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_BEGIN in text and README_END in text:
+        start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
+        readme.write_text(text[:start] + readme_block(results) + text[end:])
+
+
 def report(results):
-    """Ratios, results.json, results.md and the chart, from the measurements."""
+    """Ratios, results.json, results.md, the chart and the README's block, from the measurements."""
     results["latency"]["summary"] = {setup: latency_summary(rs) for setup, rs in results["latency"]["runs"].items()}
     results["ratios"] = ratios(results)
     results["targets"] = TARGETS
     write_results(results)
     chart(results)
+    write_readme(results)
     for what, value, target, v in ratio_rows(results):
         print(f"  {what}: {value} (target {target or '-'}) {v.replace('*', '')}")
     print(f"wrote {BENCH / 'results.md'}, results.json, results.png")
