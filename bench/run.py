@@ -15,6 +15,9 @@ same two cores):
               everything else `proxy_pass` to the Gunicorn above with the
               proxy_params headers; all else Nginx's defaults. :8081
   ours        the role: Nginx + Gunicorn on a unix socket, :80
+  quiet       the role again, a second app on the same host (quiet.test on :80),
+              with flask_nginx_gunicorn_access_log: false: what Gunicorn's line
+              per request in the journal costs
 
 Measurements, each printed as a progress line:
   throughput  wrk, BENCH_ROUNDS interleaved rounds (in each round every setup
@@ -63,6 +66,7 @@ SETUPS = {
     "gunicorn": {"port": 8000, "label": "Gunicorn alone"},
     "seed": {"port": 8081, "label": "Nginx, blog-post block"},
     "ours": {"port": 80, "label": "flask-nginx role"},
+    "quiet": {"port": 80, "host": "quiet.test", "label": "flask-nginx role, Gunicorn access log off"},
 }
 ROUTES = {
     "dynamic /": ("/", []),
@@ -72,7 +76,7 @@ ROUTES = {
 }
 # The Flask dev server is only the baseline of the static target (and of `/` for contrast).
 MATRIX = {"flask-dev": ["dynamic /", "static css"], "gunicorn": list(ROUTES), "seed": list(ROUTES),
-          "ours": list(ROUTES)}
+          "ours": list(ROUTES), "quiet": ["dynamic /", "json /api/info"]}
 STATIC_DIR = "/opt/shop/current/app/static"
 # The server block of the typical "Flask with Gunicorn and Nginx" blog post, as
 # written there (the post's `include proxy_params;` spelled out), its static
@@ -96,6 +100,8 @@ server {{
     }}
 }}
 """
+QUIET_VARS = {"flask_nginx_app_name": "quiet", "flask_nginx_server_names": ["quiet.test"],
+              "flask_nginx_app_env": {"APP_NAME": "quiet"}, "flask_nginx_gunicorn_access_log": False}
 TARGETS = {
     "ours_vs_gunicorn": 1.0,
     "ours_vs_seed": 1.0,
@@ -163,32 +169,41 @@ def mitogen_env():
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
-def converge(inventory, playbook="playbooks/site.yml", extra_env=None, profile=False):
-    """Run a playbook; its time, the recap's counts and (profile) the slowest tasks."""
+def host_cpu_s():
+    """CPU time the whole machine has spent busy (every process, containers included), in s."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def converge(inventory, playbook="playbooks/site.yml", extra_env=None, profile=False, extra_args=()):
+    """Run a playbook; its time, the machine's CPU time meanwhile, the recap's counts and
+    (profile) the slowest tasks."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            **(extra_env or {})}
     if profile:
         env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
         env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "8"
     # Mitogen takes over the `docker` connection by that name only (scripts/mitogen.sh).
-    extra_args = ["-e", "ansible_connection=docker"] if extra_env else []
-    started = time.time()
+    extra_args = [*extra_args, *(["-e", "ansible_connection=docker"] if extra_env else [])]
+    started, cpu_before = time.time(), host_cpu_s()
     result = sh("ansible-playbook", "-i", str(inventory), str(ROOT / playbook), *extra_args, check=False, env=env)
-    took = time.time() - started
+    took, cpu = time.time() - started, host_cpu_s() - cpu_before
     if result.returncode != 0:
         raise SystemExit(result.stdout[-4000:] + result.stderr[-2000:])
     recap = {key: sum(map(int, re.findall(rf"\b{key}=(\d+)", result.stdout)))
              for key in ("ok", "changed", "skipped", "failed")}
-    out = {"s": round(took, 1), "tasks_run": recap["ok"] + recap["failed"], "changed": recap["changed"],
-           "skipped": recap["skipped"]}
+    out = {"s": round(took, 1), "cpu_s": round(cpu, 1), "tasks_run": recap["ok"] + recap["failed"],
+           "changed": recap["changed"], "skipped": recap["skipped"],
+           # module runs: every host's and loop item's ok/changed line (skipped items cost no round trip)
+           "module_runs": len(re.findall(r"^(?:ok|changed): \[", result.stdout, re.M))}
     if profile:
         slowest = re.findall(r"^(.+?) -+ ([\d.]+)s$", result.stdout.split("TASKS RECAP")[-1], re.M)
         out["slowest"] = [[name.strip(), float(s)] for name, s in slowest[:8]]
     return out
 
 
-def wrk(path, port, extra, connections=CONNECTIONS, seconds=DURATION):
-    out = dexec(NAME, f"wrk -t2 -c{connections} -d{seconds}s --latency -H 'Host: shop.test' "
+def wrk(path, port, extra, connections=CONNECTIONS, seconds=DURATION, host="shop.test"):
+    out = dexec(NAME, f"wrk -t2 -c{connections} -d{seconds}s --latency -H 'Host: {host}' "
                       f"{' '.join(repr(a) if ' ' in a else a for a in extra)} http://127.0.0.1:{port}{path}").stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -222,7 +237,7 @@ def throughput_rounds():
     pairs = [(route, setup) for route in ROUTES for setup in SETUPS if route in MATRIX[setup]]
     for route, setup in pairs:
         path, extra = ROUTES[route]
-        wrk(path, SETUPS[setup]["port"], extra, seconds=1)
+        wrk(path, SETUPS[setup]["port"], extra, seconds=1, host=SETUPS[setup].get("host", "shop.test"))
     progress(f"warmed up {len(pairs)} setup/route pairs")
     runs = {setup: {route: [] for route in MATRIX[setup]} for setup in SETUPS}
     order = list(SETUPS)
@@ -233,19 +248,19 @@ def throughput_rounds():
                 if route not in MATRIX[setup]:
                     continue
                 path, extra = ROUTES[route]
-                r = wrk(path, SETUPS[setup]["port"], extra)
+                r = wrk(path, SETUPS[setup]["port"], extra, host=SETUPS[setup].get("host", "shop.test"))
                 runs[setup][route].append(r)
                 progress(f"round {n + 1}/{ROUNDS} {setup:9} {route:16} {r['rps']:9.0f} req/s "
                          f"p99 {r['p99_ms']:.2f} ms")
     return runs
 
 
-def hey_fixed_rate(port, rate, seconds=LATENCY_SECONDS, workers=CONNECTIONS):
+def hey_fixed_rate(port, rate, seconds=LATENCY_SECONDS, workers=CONNECTIONS, host="shop.test"):
     """Open-loop-ish constant rate with hey: `workers` workers at rate/workers each (hey's -q is
     per worker). Returns p50/p99 from every request's time, the achieved rate, and errors."""
     per_worker = rate / workers
     out = dexec(NAME, f"hey -z {seconds}s -c {workers} -q {per_worker:.3f} -disable-compression "
-                      f"-host shop.test -o csv http://127.0.0.1:{port}/").stdout
+                      f"-host {host} -o csv http://127.0.0.1:{port}/").stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     times = sorted(float(r["response-time"]) * 1000 for r in rows)
     offsets = [float(r["offset"]) for r in rows]
@@ -265,14 +280,19 @@ def percentile(values, pct):
 
 
 def latency_rounds(rate):
-    """Gunicorn alone and ours at the same fixed rate on `/`, interleaved; CPU per request."""
+    """Gunicorn alone, ours and quiet at the same fixed rate on `/`, interleaved (the order
+    rotating); CPU per request, journald's included (Gunicorn's access lines go there)."""
     units = {"gunicorn": {"gunicorn": "bench-gunicorn.service"},
-             "ours": {"nginx": "nginx.service", "gunicorn": "gunicorn-shop.service"}}
-    runs = {"gunicorn": [], "ours": []}
+             "ours": {"nginx": "nginx.service", "gunicorn": "gunicorn-shop.service",
+                      "journald": "systemd-journald.service"},
+             "quiet": {"nginx": "nginx.service", "gunicorn": "gunicorn-quiet.service",
+                       "journald": "systemd-journald.service"}}
+    order = list(units)
+    runs = {setup: [] for setup in order}
     for n in range(ROUNDS):
-        for setup in (["gunicorn", "ours"] if n % 2 == 0 else ["ours", "gunicorn"]):
+        for setup in order[n % len(order):] + order[:n % len(order)]:
             hz, before = cpu_snapshot()
-            r = hey_fixed_rate(SETUPS[setup]["port"], rate)
+            r = hey_fixed_rate(SETUPS[setup]["port"], rate, host=SETUPS[setup].get("host", "shop.test"))
             _, after = cpu_snapshot()
             r["cpu_us_per_request"] = {
                 part: round((after.get(unit, 0) - before.get(unit, 0)) / hz * 1e6 / max(r["requests"], 1), 1)
@@ -286,6 +306,8 @@ def latency_rounds(rate):
 def prepare_alternatives():
     """Gunicorn alone, the Flask dev server and the seed block, on the same release."""
     pip_env = "PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1"
+    # The role a second time on the host, Gunicorn's access log off (the setup `quiet`).
+    converge(BENCH / "inventory.yml", extra_args=["-e", json.dumps(QUIET_VARS)])
     dexec(NAME, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey curl >/dev/null")
     dexec(NAME, f"python3 -m venv /opt/bench && {pip_env} /opt/bench/bin/pip install -q "
                 "-r /opt/shop/current/app/requirements.txt gunicorn==27.0.1")
@@ -298,8 +320,9 @@ def prepare_alternatives():
                 "--host 127.0.0.1 --port 5000")
     dexec(NAME, f"cat > /etc/nginx/sites-enabled/bench-seed.conf <<'EOF'\n{SEED_CONF}EOF\n"
                 "nginx -t -q && systemctl reload nginx")
-    for port in (5000, 8000, 8081, 80):
-        dexec(NAME, f"for i in $(seq 50); do curl -fs -o /dev/null -H 'Host: shop.test' "
+    for port, host in ((5000, "shop.test"), (8000, "shop.test"), (8081, "shop.test"), (80, "shop.test"),
+                       (80, "quiet.test")):
+        dexec(NAME, f"for i in $(seq 50); do curl -fs -o /dev/null -H 'Host: {host}' "
                     f"http://127.0.0.1:{port}/healthz && exit 0; sleep 0.2; done; exit 1")
     # The seed serves the same bytes from disk.
     dexec(NAME, "cmp <(curl -fs -H 'Host: shop.test' http://127.0.0.1:8081/static/style.css) "
@@ -343,8 +366,9 @@ def fleet_converge(single_first, mitogen=None):
             "    flask_nginx_pip_ca_bundle: \"{{ lookup('ansible.builtin.env', 'FLASK_NGINX_PIP_CA_BUNDLE') "
             "| default('', true) }}\"\n")
         first = converge(inventory, profile=True)
-        progress(f"fleet: first converge {first['s']} s")
-        out = {"fleet": {"hosts": len(names), "first_s": first["s"], "first_vs_single": round(first["s"] / single_first, 2),
+        progress(f"fleet: first converge {first['s']} s (CPU {first['cpu_s']} s)")
+        out = {"fleet": {"hosts": len(names), "first_s": first["s"], "first_cpu_s": first["cpu_s"],
+                         "first_vs_single": round(first["s"] / single_first, 2),
                          "first_slowest": first["slowest"], **rerun(inventory, label="fleet")}}
         if mitogen:
             out["fleet_mitogen"] = {"hosts": len(names), **rerun(inventory, mitogen, "fleet with Mitogen")}
@@ -370,6 +394,7 @@ def rerun(inventory, extra_env=None, label=""):
     progress(f"{label}: re-run {again['s']} s ({again['tasks_run']} tasks run, "
              f"{again['skipped']} skipped, {again['changed']} changed)")
     return {"again_s": again["s"], "again_tasks_run": again["tasks_run"], "again_skipped": again["skipped"],
+            "again_module_runs": again["module_runs"],
             "again_changed": again["changed"], "again_slowest": again["slowest"]}
 
 
@@ -379,12 +404,18 @@ def single_host(mitogen=None):
     python3-apt, and its re-start under that Python, fail under Mitogen 0.3.54.)"""
     start_container(NAME)
     first = converge(BENCH / "inventory.yml", profile=True)
-    progress(f"single host: first converge {first['s']} s ({first['tasks_run']} tasks run)")
-    out = {"single": {"first_s": first["s"], "first_tasks_run": first["tasks_run"], "first_slowest": first["slowest"],
+    progress(f"single host: first converge {first['s']} s ({first['tasks_run']} tasks run, CPU {first['cpu_s']} s)")
+    out = {"single": {"first_s": first["s"], "first_cpu_s": first["cpu_s"], "first_tasks_run": first["tasks_run"],
+                      "first_slowest": first["slowest"],
                       **rerun(BENCH / "inventory.yml", label="single host")}}
     if mitogen:
         out["single_mitogen"] = rerun(BENCH / "inventory.yml", mitogen, "single host with Mitogen")
-    # The floor under a task on this connection: one `docker exec` starting Python.
+    # The floor under a task on this connection: a module run that only reads (21 runs less 1,
+    # so the playbook's start-up cancels out), and one `docker exec` starting Python.
+    one = converge(BENCH / "inventory.yml", "bench/floor.yml", extra_args=["-e", "runs=1"])
+    many = converge(BENCH / "inventory.yml", "bench/floor.yml", extra_args=["-e", "runs=21"])
+    out["single"]["module_run_s"] = round((many["s"] - one["s"]) / 20, 3)
+    progress(f"one module run on this connection: {out['single']['module_run_s']} s")
     started = time.time()
     for _ in range(10):
         sh("docker", "exec", NAME, "/usr/bin/python3", "-c", "pass")
@@ -419,6 +450,8 @@ def main():
         results["ratio_rounds"] = {
             "ours_vs_gunicorn": {route: per_round(runs["ours"][route], runs["gunicorn"][route])
                                  for route in ("dynamic /", "json /api/info")},
+            "quiet_vs_gunicorn": {route: per_round(runs["quiet"][route], runs["gunicorn"][route])
+                                  for route in MATRIX["quiet"]},
             "ours_vs_seed": {route: per_round(runs["ours"][route], runs["seed"][route]) for route in ROUTES},
             "static_vs_flask_dev": per_round(runs["ours"]["static css"], runs["flask-dev"]["static css"]),
             "static_vs_gunicorn": per_round(runs["ours"]["static css"], runs["gunicorn"]["static css"]),
@@ -428,10 +461,13 @@ def main():
         latency = latency_rounds(rate)
         results["latency"] = {"rate": round(rate, 1), "runs": latency}
         results["latency"]["ratio_rounds"] = {
-            "p99_vs_gunicorn": [round(o["p99_ms"] / g["p99_ms"], 2)
-                                for o, g in zip(latency["ours"], latency["gunicorn"])],
-            "p50_minus_gunicorn_ms": [round(o["p50_ms"] - g["p50_ms"], 3)
-                                      for o, g in zip(latency["ours"], latency["gunicorn"])]}
+            f"{prefix}p99_vs_gunicorn": [round(o["p99_ms"] / g["p99_ms"], 2)
+                                         for o, g in zip(latency[setup], latency["gunicorn"])]
+            for prefix, setup in (("", "ours"), ("quiet_", "quiet"))}
+        results["latency"]["ratio_rounds"].update({
+            f"{prefix}p50_minus_gunicorn_ms": [round(o["p50_ms"] - g["p50_ms"], 3)
+                                               for o, g in zip(latency[setup], latency["gunicorn"])]
+            for prefix, setup in (("", "ours"), ("quiet_", "quiet"))})
         results["slow_clients"] = {setup: slow_client_case(SETUPS[setup]["port"], setup)
                                    for setup in ("ours", "gunicorn")}
     finally:
@@ -485,6 +521,9 @@ def ratios(results):
         "static_vs_gunicorn": median(rr["static_vs_gunicorn"]),
         "p99_vs_gunicorn": median(lat["p99_vs_gunicorn"]),
         "p50_minus_gunicorn_ms": median(lat["p50_minus_gunicorn_ms"]),
+        "quiet_vs_gunicorn": {route: median(v) for route, v in rr.get("quiet_vs_gunicorn", {}).items()},
+        "quiet_p99_vs_gunicorn": median(lat.get("quiet_p99_vs_gunicorn", [])),
+        "quiet_p50_minus_gunicorn_ms": median(lat.get("quiet_p50_minus_gunicorn_ms", [])),
         "again_s": c["single"]["again_s"],
         "fleet_vs_single": c["fleet"]["first_vs_single"] if "fleet" in c else None,
     }
@@ -509,12 +548,24 @@ def ratio_rows(results):
                  r["p99_vs_gunicorn"], "≤ 1.2", verdict(r["p99_vs_gunicorn"], 1.2, at_most=True)))
     rows.append(("p50 on `/` at the same rate: ours − Gunicorn alone (ms)", r["p50_minus_gunicorn_ms"], "≤ 1 ms",
                  verdict(r["p50_minus_gunicorn_ms"], 1.0, at_most=True)))
+    # The same targets for the role with flask_nginx_gunicorn_access_log: false (the setup `quiet`):
+    # what the journal line per request costs.
+    for route, value in r.get("quiet_vs_gunicorn", {}).items():
+        rows.append((f"(access log off) ours ÷ Gunicorn alone, `{route}`", value, "≥ 1.0", verdict(value, 1.0)))
+    if r.get("quiet_p99_vs_gunicorn") is not None:
+        rows.append(("(access log off) p99 on `/`: ours ÷ Gunicorn alone", r["quiet_p99_vs_gunicorn"], "≤ 1.2",
+                     verdict(r["quiet_p99_vs_gunicorn"], 1.2, at_most=True)))
+        rows.append(("(access log off) p50 on `/`: ours − Gunicorn alone (ms)", r["quiet_p50_minus_gunicorn_ms"],
+                     "≤ 1 ms", verdict(r["quiet_p50_minus_gunicorn_ms"], 1.0, at_most=True)))
     rows.append((f"ours: fast clients with {SLOW_CLIENTS} slow clients ÷ without", r["ours_slow_clients"],
                  "≥ 0.90, zero 5xx", verdict(r["ours_slow_clients"], 0.9)))
     rows.append(("Gunicorn alone: same (for contrast)", r["gunicorn_slow_clients"], "", ""))
     s = c["single"]
     rows.append((f"idempotent single-host re-run, s ({s['again_tasks_run']} tasks run)", s["again_s"], "≤ 12 s",
                  verdict(s["again_s"], 12, at_most=True)))
+    if s.get("module_run_s") and s.get("again_module_runs"):
+        rows.append((f"its floor: {s['again_module_runs']} module runs × {s['module_run_s']} s (one read-only "
+                     "module run on this connection), s", round(s["again_module_runs"] * s["module_run_s"], 1), "", ""))
     if "single_mitogen" in c:
         m = c["single_mitogen"]
         rows.append((f"same with Mitogen (opt-in), s ({m['again_tasks_run']} tasks run)", m["again_s"], "≤ 12 s",
@@ -522,6 +573,11 @@ def ratio_rows(results):
     if "fleet" in c:
         rows.append((f"fleet 1 + {c['fleet']['hosts'] - 1} first converge ÷ single host", r["fleet_vs_single"],
                      "≤ 1.5", verdict(r["fleet_vs_single"], 1.5, at_most=True)))
+        if c["fleet"].get("first_cpu_s") and s.get("first_cpu_s"):
+            cores = results["machine"]["cores"]
+            rows.append((f"its floor: the fleet's CPU time ({c['fleet']['first_cpu_s']} s, single host "
+                         f"{s['first_cpu_s']} s) ÷ {cores} cores ÷ the single host's time",
+                         round(c["fleet"]["first_cpu_s"] / cores / s["first_s"], 2), "", ""))
     return rows
 
 
@@ -573,15 +629,18 @@ def write_results(results):
                      f"{case['with']['p99_ms']:.2f} | {case['with']['non_2xx']} |")
     c = results["converge"]
     lines += ["", "## Converge time (Docker connection)", "",
-              "| what | first run | tasks run | idempotent re-run | tasks run (skipped) | changed on re-run |",
-              "|---|---|---|---|---|---|"]
+              "| what | first run | CPU time of the first run (whole machine) | tasks run | idempotent re-run "
+              "| tasks run (skipped) | module runs | changed on re-run |",
+              "|---|---|---|---|---|---|---|---|"]
     for key, label in (("single", "single host"), ("single_mitogen", "single host, Mitogen"),
                        ("fleet", "fleet: 1 load balancer + 4 app hosts"), ("fleet_mitogen", "fleet, Mitogen")):
         if key in c:
             x = c[key]
             first = f"{x['first_s']} s" if "first_s" in x else "(fails: apt's python3-apt install)"
-            lines.append(f"| {label} | {first} | {x.get('first_tasks_run', '')} | {x['again_s']} s | "
-                         f"{x['again_tasks_run']} ({x['again_skipped']}) | {x['again_changed']} |")
+            cpu_text = f"{x['first_cpu_s']} s" if "first_cpu_s" in x else ""
+            lines.append(f"| {label} | {first} | {cpu_text} | {x.get('first_tasks_run', '')} | {x['again_s']} s | "
+                         f"{x['again_tasks_run']} ({x['again_skipped']}) | {x.get('again_module_runs', '')} | "
+                         f"{x['again_changed']} |")
     if "docker_exec_python_ms" in c["single"]:
         lines += ["", f"One `docker exec` of `python3 -c pass` (the least a task costs on this connection): "
                       f"{c['single']['docker_exec_python_ms']} ms."]
@@ -602,11 +661,12 @@ def chart(results):
 
     routes = list(ROUTES)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
-    width = 0.2
-    for i, setup in enumerate(SETUPS):
+    setups = [setup for setup in SETUPS if setup in results["throughput"]]
+    width = 0.8 / len(setups)
+    for i, setup in enumerate(setups):
         values = [results["throughput"][setup][route]["rps"] if route in MATRIX[setup] else 0 for route in routes]
         ax.bar([x + i * width for x in range(len(routes))], values, width, label=SETUPS[setup]["label"])
-    ax.set_xticks([x + 1.5 * width for x in range(len(routes))], routes)
+    ax.set_xticks([x + (len(setups) - 1) / 2 * width for x in range(len(routes))], routes)
     ax.set_ylabel("requests per second (median of rounds)")
     ax.set_yscale("log")
     ax.set_title(f"flask-nginx benchmark, {results['machine']['cores']} cores, {results['date']}")
@@ -651,7 +711,11 @@ def readme_block(results):
         f"(rate held: {'yes' if lat['gunicorn']['rate_held'] and lat['ours']['rate_held'] else 'no'}). CPU time per "
         "request at that rate: Gunicorn alone "
         + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["gunicorn"]["cpu_us_per_request"].items())
-        + "; ours " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["ours"]["cpu_us_per_request"].items()) + ".",
+        + "; ours " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["ours"]["cpu_us_per_request"].items())
+        + ("; ours with Gunicorn's access log off (`flask_nginx_gunicorn_access_log: false`) "
+           + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["quiet"]["cpu_us_per_request"].items())
+           + f", p50 {lat['quiet']['p50_ms']:.2f} ms, p99 {lat['quiet']['p99_ms']:.2f} ms" if "quiet" in lat else "")
+        + ".",
         README_END,
     ]
     return "\n".join(lines)
