@@ -1,8 +1,8 @@
-"""The skip of unchanged files (flask_nginx_file_state + flask_nginx_differs): a task
-writes a file only when the state read in one round trip differs from what the task
-would make of it. Run for real with ansible-playbook (local connection): the
-template module's own output is recognised as unchanged, and every kind of drift
-(content, mode, owner, type, link target, a missing path) is written again."""
+"""The skip of unchanged files (module flask_nginx_file_state): a task writes a file
+only when the state read in one round trip differs from what the task would make of
+it. Run for real with ansible-playbook (local connection): the template module's own
+output is recognised as unchanged, and every kind of drift (content, mode, type,
+link target, a missing path) is written again."""
 import importlib.util
 import json
 import os
@@ -12,10 +12,9 @@ import sys
 from conftest import REPO
 
 ROLE = REPO / "roles" / "flask_nginx"
-spec = importlib.util.spec_from_file_location("flask_nginx_filters", ROLE / "filter_plugins" / "flask_nginx.py")
-filters = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(filters)
-differs = filters.flask_nginx_differs
+spec = importlib.util.spec_from_file_location("flask_nginx_file_state", ROLE / "library" / "flask_nginx_file_state.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
 
 PLAYBOOK = """
 - hosts: localhost
@@ -25,37 +24,43 @@ PLAYBOOK = """
     group: "{{ lookup('ansible.builtin.pipe', 'id -gn') }}"
     greeting: hello
   tasks:
-    - name: Read
+    - name: Compare
       flask_nginx_file_state:
-        paths: ["{{ out }}/page.txt", "{{ out }}/dir", "{{ out }}/link"]
+        files:
+          - path: "{{ out }}/page.txt"
+            mode: "0644"
+            owner: "{{ owner }}"
+            group: "{{ group }}"
+            checksum: "{{ lookup('ansible.builtin.template', out ~ '/page.txt.j2', convert_data=false) | hash('sha1') }}"
+          - {path: "{{ out }}/dir", type: directory, mode: "0750", owner: "{{ owner }}", group: "{{ group }}"}
+          - {path: "{{ out }}/link", type: link, target: "{{ out }}/page.txt"}
       register: state
     - name: Page
       ansible.builtin.template:
         src: "{{ out }}/page.txt.j2"
         dest: "{{ out }}/page.txt"
         mode: "0644"
-      when: >-
-        state.state | flask_nginx_differs(out ~ '/page.txt', mode='0644', owner=owner, group=group,
-          content=lookup('ansible.builtin.template', out ~ '/page.txt.j2', convert_data=false))
+      when: (out ~ '/page.txt') in state.differ
       register: page
     - name: Dir
       ansible.builtin.file:
         path: "{{ out }}/dir"
         state: directory
         mode: "0750"
-      when: state.state | flask_nginx_differs(out ~ '/dir', kind='directory', mode='0750', owner=owner, group=group)
+      when: (out ~ '/dir') in state.differ
       register: dir
     - name: Link
       ansible.builtin.file:
         src: "{{ out }}/page.txt"
         dest: "{{ out }}/link"
         state: link
-      when: state.state | flask_nginx_differs(out ~ '/link', target=out ~ '/page.txt')
+      when: (out ~ '/link') in state.differ
       register: link
     - name: Report
       ansible.builtin.copy:
-        content: "{{ {'state': state.state, 'page': page is changed, 'dir': dir is changed, 'link': link is changed,
-                      'ran': [page, dir, link] | rejectattr('skipped', 'defined') | list | length} | to_json }}"
+        content: "{{ {'state': state.state, 'differ': state.differ, 'page': page is changed, 'dir': dir is changed,
+                      'link': link is changed, 'ran': [page, dir, link] | rejectattr('skipped', 'defined') | list | length}
+                     | to_json }}"
         dest: "{{ out }}/report.json"
         mode: "0644"
 """
@@ -65,7 +70,7 @@ def converge(tmp_path):
     (tmp_path / "page.txt.j2").write_text("{{ ansible_managed | comment }}\n{{ greeting }} from {{ out }}\n")
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_LIBRARY": str(ROLE / "library"),
-           "ANSIBLE_FILTER_PLUGINS": str(ROLE / "filter_plugins"), "ANSIBLE_NOCOLOR": "1"}
+           "ANSIBLE_NOCOLOR": "1"}
     result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"out={tmp_path}",
                              "-e", f"ansible_python_interpreter={sys.executable}",
                              str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=180)
@@ -82,7 +87,7 @@ def test_first_run_writes_all_the_second_run_writes_nothing(tmp_path):
     assert page["type"] == "file" and page["mode"] == "0644" and len(page["checksum"]) == 40
     assert second["state"][f"{tmp_path}/link"] == {**second["state"][f"{tmp_path}/link"], "type": "link",
                                                    "target": f"{tmp_path}/page.txt"}
-    assert second["ran"] == 0, second
+    assert second["ran"] == 0 and second["differ"] == [], second
 
 
 def test_every_kind_of_drift_is_written_again(tmp_path):
@@ -101,21 +106,27 @@ def test_every_kind_of_drift_is_written_again(tmp_path):
     assert converge(tmp_path)["page"] is True and page.stat().st_mode & 0o777 == 0o644
 
 
-def test_the_filter_writes_whatever_it_cannot_prove_unchanged():
+def test_a_path_is_written_unless_every_wanted_property_is_proven_equal():
     sha = "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"  # sha1("hello")
-    state = {"/f": {"type": "file", "mode": "0644", "owner": "root", "group": "root", "checksum": sha},
-             "/d": {"type": "directory", "mode": "0755", "owner": "root", "group": "adm"},
-             "/l": {"type": "link", "target": "/f", "mode": "0777", "owner": "root", "group": "root"}}
-    assert not differs(state, "/f", content="hello", mode="0644")
-    assert differs(state, "/f", content="hello!", mode="0644")
-    assert differs(state, "/f", content="hello", mode="0600")
-    assert differs(state, "/f", content="hello", mode="0644", owner="www-data")
-    assert differs(state, "/f", mode="0644")  # content unknown: write
-    assert differs(state, "/missing", content="hello")
-    assert differs(None, "/f", content="hello")
-    assert not differs(state, "/d", kind="directory", mode="0755", group="adm")
-    assert differs(state, "/d", kind="directory", mode="0755")
-    assert differs(state, "/f", kind="directory", mode="0644")
-    assert not differs(state, "/l", target="/f")
-    assert differs(state, "/l", target="/d")
-    assert differs(state, "/f", target="/f")
+    file = {"type": "file", "mode": "0644", "owner": "root", "group": "root", "checksum": sha}
+    directory = {"type": "directory", "mode": "0755", "owner": "root", "group": "adm"}
+    link = {"type": "link", "target": "/f", "mode": "0777", "owner": "root", "group": "root"}
+
+    def wanted(**kw):
+        return {"type": "file", "checksum": None, "mode": None, "owner": "root", "group": "root", "target": None, **kw}
+
+    differs = module.differs
+    assert not differs(file, wanted(checksum=sha, mode="0644"))
+    assert not differs(file, wanted(checksum=sha, mode="644"))
+    assert differs(file, wanted(checksum="0" * 40, mode="0644"))
+    assert differs(file, wanted(checksum=sha, mode="0600"))
+    assert differs(file, wanted(checksum=sha, mode="0644", owner="www-data"))
+    assert differs(file, wanted(mode="0644"))  # content unknown: write it
+    assert differs(file, wanted(checksum=sha))  # mode unknown: write it
+    assert differs({"type": "absent"}, wanted(checksum=sha, mode="0644"))
+    assert not differs(directory, wanted(type="directory", mode="0755", group="adm"))
+    assert differs(directory, wanted(type="directory", mode="0755"))
+    assert differs(file, wanted(type="directory", mode="0644"))
+    assert not differs(link, wanted(type="link", target="/f"))
+    assert differs(link, wanted(type="link", target="/d"))
+    assert differs(file, wanted(type="link", target="/f"))

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Read the state of many paths in one module run (one round trip)."""
+"""Compare many paths with their wanted state in one module run (one round trip)."""
 import grp
 import hashlib
 import os
@@ -10,24 +10,57 @@ from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
 module: flask_nginx_file_state
-short_description: Type, SHA-1, mode, owner, group and link target of many paths at once
+short_description: Which of many paths differ from their wanted type, content, mode, owner, group or link target
 description:
   - Reads, never changes. The role asks once per group of files it manages, then runs its
-    template, copy and file tasks only for the paths whose state differs from the wanted one
-    (filter C(flask_nginx_differs)): one round trip instead of two per unchanged file.
+    template, copy and file tasks only for the paths listed in RV(differ): one round trip
+    instead of two per unchanged file. A path is listed unless every wanted property is
+    proven equal, so a task is never skipped on a guess.
 options:
-  paths:
-    description: Absolute paths. A symbolic link is reported as a link, not followed.
+  files:
+    description: The wanted state of each path.
     type: list
-    elements: str
+    elements: dict
     required: true
+    suboptions:
+      path:
+        description: Absolute path. A symbolic link is compared as a link, never followed.
+        type: str
+        required: true
+      type:
+        description: What the path must be.
+        type: str
+        choices: [file, directory, link]
+        default: file
+      checksum:
+        description: SHA-1 of a file's wanted content (what the template and copy modules compare).
+        type: str
+      mode:
+        description: Wanted mode, four octal digits (C(0644)). Not compared for a link.
+        type: str
+      owner:
+        description: Wanted owner. Not compared for a link.
+        type: str
+        default: root
+      group:
+        description: Wanted group. Not compared for a link.
+        type: str
+        default: root
+      target:
+        description: Wanted target of a link.
+        type: str
 author: flask-nginx
 """
 
 RETURN = r"""
+differ:
+  description: The paths whose state is not (proven to be) the wanted one, in the order given.
+  returned: always
+  type: list
+  elements: str
 state:
-  description: Per path, C(type) (file, directory, link, other, absent), and for what exists C(mode)
-    (four octal digits), C(owner), C(group); C(checksum) (SHA-1) of a file; C(target) of a link.
+  description: Per path, C(type) (file, directory, link, other, absent), and for what exists C(mode),
+    C(owner), C(group); C(checksum) (SHA-1) of a file; C(target) of a link.
   returned: always
   type: dict
 """
@@ -41,7 +74,7 @@ def name_of(lookup, number):
 
 
 def sha1(path):
-    digest = hashlib.sha1()  # noqa: S324  (the checksum Ansible's template and copy compare)
+    digest = hashlib.sha1()  # noqa: S324  (the checksum Ansible's template and copy modules compare)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(65536), b""):
             digest.update(block)
@@ -66,10 +99,37 @@ def state_of(path):
     return out
 
 
+def differs(found, wanted):
+    if found["type"] != wanted["type"]:
+        return True
+    if wanted["type"] == "link":
+        return found["target"] != wanted["target"]
+    if wanted["mode"] is None or found["mode"] != wanted["mode"].zfill(4):
+        return True
+    if (found["owner"], found["group"]) != (wanted["owner"], wanted["group"]):
+        return True
+    return wanted["type"] == "file" and (not wanted["checksum"] or found["checksum"] != wanted["checksum"])
+
+
 def main():
-    module = AnsibleModule(argument_spec={"paths": {"type": "list", "elements": "str", "required": True}},
-                           supports_check_mode=True)
-    module.exit_json(changed=False, state={path: state_of(path) for path in module.params["paths"]})
+    module = AnsibleModule(
+        argument_spec={"files": {"type": "list", "elements": "dict", "required": True, "options": {
+            "path": {"type": "str", "required": True},
+            "type": {"type": "str", "choices": ["file", "directory", "link"], "default": "file"},
+            "checksum": {"type": "str"},
+            "mode": {"type": "str"},
+            "owner": {"type": "str", "default": "root"},
+            "group": {"type": "str", "default": "root"},
+            "target": {"type": "str"},
+        }}},
+        supports_check_mode=True)
+    state = {}
+    differ = []
+    for wanted in module.params["files"]:
+        found = state[wanted["path"]] = state_of(wanted["path"])
+        if differs(found, wanted):
+            differ.append(wanted["path"])
+    module.exit_json(changed=False, differ=differ, state=state)
 
 
 if __name__ == "__main__":
