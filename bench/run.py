@@ -175,7 +175,8 @@ def host_cpu_s():
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def converge(inventory, playbook="playbooks/site.yml", extra_env=None, profile=False, extra_args=()):
+def converge(inventory, playbook="playbooks/site.yml", extra_env=None, profile=False, extra_args=(),
+             containers=(NAME,)):
     """Run a playbook; its time, the machine's CPU time meanwhile, the recap's counts and
     (profile) the slowest tasks."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
@@ -188,14 +189,18 @@ def converge(inventory, playbook="playbooks/site.yml", extra_env=None, profile=F
     started, cpu_before = time.time(), host_cpu_s()
     result = sh("ansible-playbook", "-i", str(inventory), str(ROOT / playbook), *extra_args, check=False, env=env)
     took, cpu = time.time() - started, host_cpu_s() - cpu_before
+    # Module runs on the hosts: with pipelining each is one `docker exec` (Docker's own count).
+    events = sh("docker", "events", "--since", f"{started:.3f}", "--until", f"{time.time():.3f}",
+                "--filter", "type=container", "--filter", "event=exec_start",
+                *[arg for name in containers for arg in ("--filter", f"container={name}")],
+                "--format", "{{.ID}}", check=False)
     if result.returncode != 0:
         raise SystemExit(result.stdout[-4000:] + result.stderr[-2000:])
     recap = {key: sum(map(int, re.findall(rf"\b{key}=(\d+)", result.stdout)))
              for key in ("ok", "changed", "skipped", "failed")}
     out = {"s": round(took, 1), "cpu_s": round(cpu, 1), "tasks_run": recap["ok"] + recap["failed"],
            "changed": recap["changed"], "skipped": recap["skipped"],
-           # module runs: every host's and loop item's ok/changed line (skipped items cost no round trip)
-           "module_runs": len(re.findall(r"^(?:ok|changed): \[", result.stdout, re.M))}
+           "module_runs": len(events.stdout.split())}
     if profile:
         slowest = re.findall(r"^(.+?) -+ ([\d.]+)s$", result.stdout.split("TASKS RECAP")[-1], re.M)
         out["slowest"] = [[name.strip(), float(s)] for name, s in slowest[:8]]
@@ -365,13 +370,13 @@ def fleet_converge(single_first, mitogen=None):
             "    flask_nginx_server_names: [shop.test]\n"
             "    flask_nginx_pip_ca_bundle: \"{{ lookup('ansible.builtin.env', 'FLASK_NGINX_PIP_CA_BUNDLE') "
             "| default('', true) }}\"\n")
-        first = converge(inventory, profile=True)
+        first = converge(inventory, profile=True, containers=names)
         progress(f"fleet: first converge {first['s']} s (CPU {first['cpu_s']} s)")
         out = {"fleet": {"hosts": len(names), "first_s": first["s"], "first_cpu_s": first["cpu_s"],
                          "first_vs_single": round(first["s"] / single_first, 2),
-                         "first_slowest": first["slowest"], **rerun(inventory, label="fleet")}}
+                         "first_slowest": first["slowest"], **rerun(inventory, label="fleet", containers=names)}}
         if mitogen:
-            out["fleet_mitogen"] = {"hosts": len(names), **rerun(inventory, mitogen, "fleet with Mitogen")}
+            out["fleet_mitogen"] = {"hosts": len(names), **rerun(inventory, mitogen, "fleet with Mitogen", names)}
         return out
     finally:
         for name in names:
@@ -389,10 +394,10 @@ def versions():
     return out
 
 
-def rerun(inventory, extra_env=None, label=""):
-    again = converge(inventory, extra_env=extra_env, profile=True)
+def rerun(inventory, extra_env=None, label="", containers=(NAME,)):
+    again = converge(inventory, extra_env=extra_env, profile=True, containers=containers)
     progress(f"{label}: re-run {again['s']} s ({again['tasks_run']} tasks run, "
-             f"{again['skipped']} skipped, {again['changed']} changed)")
+             f"{again['skipped']} skipped, {again['changed']} changed, {again['module_runs']} module runs)")
     return {"again_s": again["s"], "again_tasks_run": again["tasks_run"], "again_skipped": again["skipped"],
             "again_module_runs": again["module_runs"],
             "again_changed": again["changed"], "again_slowest": again["slowest"]}
@@ -564,8 +569,9 @@ def ratio_rows(results):
     rows.append((f"idempotent single-host re-run, s ({s['again_tasks_run']} tasks run)", s["again_s"], "≤ 12 s",
                  verdict(s["again_s"], 12, at_most=True)))
     if s.get("module_run_s") and s.get("again_module_runs"):
-        rows.append((f"its floor: {s['again_module_runs']} module runs × {s['module_run_s']} s (one read-only "
-                     "module run on this connection), s", round(s["again_module_runs"] * s["module_run_s"], 1), "", ""))
+        rows.append((f"of it, module runs on the host: {s['again_module_runs']} `docker exec` × {s['module_run_s']} s "
+                     "(one read-only module run on this connection), s",
+                     round(s["again_module_runs"] * s["module_run_s"], 1), "", ""))
     if "single_mitogen" in c:
         m = c["single_mitogen"]
         rows.append((f"same with Mitogen (opt-in), s ({m['again_tasks_run']} tasks run)", m["again_s"], "≤ 12 s",
