@@ -457,6 +457,7 @@ def main():
                                  for route in ("dynamic /", "json /api/info")},
             "quiet_vs_gunicorn": {route: per_round(runs["quiet"][route], runs["gunicorn"][route])
                                   for route in MATRIX["quiet"]},
+            "quiet_vs_seed": {route: per_round(runs["quiet"][route], runs["seed"][route]) for route in MATRIX["quiet"]},
             "ours_vs_seed": {route: per_round(runs["ours"][route], runs["seed"][route]) for route in ROUTES},
             "static_vs_flask_dev": per_round(runs["ours"]["static css"], runs["flask-dev"]["static css"]),
             "static_vs_gunicorn": per_round(runs["ours"]["static css"], runs["gunicorn"]["static css"]),
@@ -527,6 +528,7 @@ def ratios(results):
         "p99_vs_gunicorn": median(lat["p99_vs_gunicorn"]),
         "p50_minus_gunicorn_ms": median(lat["p50_minus_gunicorn_ms"]),
         "quiet_vs_gunicorn": {route: median(v) for route, v in rr.get("quiet_vs_gunicorn", {}).items()},
+        "quiet_vs_seed": {route: median(v) for route, v in rr.get("quiet_vs_seed", {}).items()},
         "quiet_p99_vs_gunicorn": median(lat.get("quiet_p99_vs_gunicorn", [])),
         "quiet_p50_minus_gunicorn_ms": median(lat.get("quiet_p50_minus_gunicorn_ms", [])),
         "again_s": c["single"]["again_s"],
@@ -557,6 +559,8 @@ def ratio_rows(results):
     # what the journal line per request costs.
     for route, value in r.get("quiet_vs_gunicorn", {}).items():
         rows.append((f"(access log off) ours ÷ Gunicorn alone, `{route}`", value, "≥ 1.0", verdict(value, 1.0)))
+    for route, value in r.get("quiet_vs_seed", {}).items():
+        rows.append((f"(access log off) ours ÷ seed block, `{route}`", value, "≥ 1.0", verdict(value, 1.0)))
     if r.get("quiet_p99_vs_gunicorn") is not None:
         rows.append(("(access log off) p99 on `/`: ours ÷ Gunicorn alone", r["quiet_p99_vs_gunicorn"], "≤ 1.2",
                      verdict(r["quiet_p99_vs_gunicorn"], 1.2, at_most=True)))
