@@ -27,12 +27,14 @@ import time
 
 class Load:
     """with Load(port, ...) as load: ...; then load.ok, load.failed, load.reconnects,
-    load.versions, load.hosts (sets) and load.errors (what the failed requests got)."""
+    load.versions, load.hosts (sets) and load.errors (what the failed requests got).
+    pause: seconds each client waits between requests (0: as fast as it can), so a
+    test can keep traffic flowing without taking the CPU a converge needs."""
 
     def __init__(self, port, address="127.0.0.1", server_name="shop.test", path="/api/info",
-                 clients=8, seconds=300, keepalive=False):
+                 clients=8, seconds=300, keepalive=False, pause=0.0):
         self.address, self.port, self.server_name, self.path = address, port, server_name, path
-        self.seconds, self.keepalive = seconds, keepalive
+        self.seconds, self.keepalive, self.pause = seconds, keepalive, pause
         self.ok = self.failed = self.reconnects = 0
         self.versions, self.hosts, self.errors = set(), set(), []
         self.stop = threading.Event()
@@ -76,6 +78,8 @@ class Load:
                 else:
                     self.failed += 1
                     self.errors.append(status)
+            if self.pause:
+                self.stop.wait(self.pause)
         if conn:
             conn.close()
 

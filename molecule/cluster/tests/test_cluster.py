@@ -126,8 +126,10 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
     extra = json.dumps({"flask_nginx_app_src": str(source),
                         "flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}})
     before = json.loads(get(lb_port)[1])["version"]
-    # Kept-alive clients through the load balancer's published port (http_load.py).
-    with Load(lb_port, clients=4, seconds=300, keepalive=True) as load:
+    # Kept-alive clients through the load balancer's published port (http_load.py), about
+    # 200 requests a second in all: every drain and switch sees traffic, and the deploy
+    # keeps the CPU it needs.
+    with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02) as load:
         time.sleep(2)
         started = time.time()
         result = run_playbook(project_file("playbooks", "deploy.yml"), "-e", extra)

@@ -239,7 +239,9 @@ def test_maintenance_on_and_off_under_load(host, http):
                               text=True, check=True).stdout.split()[0].rsplit(":", 1)[1])
     limit = ("--limit", host.backend.get_hostname())
     try:
-        with Load(port, clients=4, keepalive=True, seconds=240) as load:
+        # About 200 requests a second in all: steady traffic through both switches, and CPU
+        # left for the two converges (unpaced clients took the two cores from them).
+        with Load(port, clients=4, keepalive=True, seconds=240, pause=0.02) as load:
             time.sleep(2)
             on = shop("-e", '{"flask_nginx_maintenance": true}', *limit)
             assert on.returncode == 0, output(on)
