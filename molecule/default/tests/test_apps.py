@@ -253,6 +253,8 @@ def test_maintenance_on_and_off_under_load(host, http):
             off = shop(*limit)
             assert off.returncode == 0, output(off)
             time.sleep(2)
+            # The clients were still at it when maintenance went off (their time had not run out).
+            assert time.time() < load.deadline, "the load ended before both switches were done"
     finally:
         if http.get("/healthz")[0] != 200:
             shop(*limit)
