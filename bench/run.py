@@ -62,10 +62,10 @@ FLEET_APPS = int(os.environ.get("BENCH_FLEET_APPS", "4"))
 STARTED = time.time()
 
 SETUPS = {
-    "flask-dev": {"port": 5000, "label": "Flask dev server"},
-    "gunicorn": {"port": 8000, "label": "Gunicorn alone"},
-    "seed": {"port": 8081, "label": "Nginx, blog-post block"},
-    "ours": {"port": 80, "label": "flask-nginx role"},
+    "flask-dev": {"port": 5000, "host": "shop.test", "label": "Flask dev server"},
+    "gunicorn": {"port": 8000, "host": "shop.test", "label": "Gunicorn alone"},
+    "seed": {"port": 8081, "host": "shop.test", "label": "Nginx, blog-post block"},
+    "ours": {"port": 80, "host": "shop.test", "label": "flask-nginx role"},
     "quiet": {"port": 80, "host": "quiet.test", "label": "flask-nginx role, Gunicorn access log off"},
 }
 ROUTES = {
@@ -242,7 +242,7 @@ def throughput_rounds():
     pairs = [(route, setup) for route in ROUTES for setup in SETUPS if route in MATRIX[setup]]
     for route, setup in pairs:
         path, extra = ROUTES[route]
-        wrk(path, SETUPS[setup]["port"], extra, seconds=1, host=SETUPS[setup].get("host", "shop.test"))
+        wrk(path, SETUPS[setup]["port"], extra, seconds=1, host=SETUPS[setup]["host"])
     progress(f"warmed up {len(pairs)} setup/route pairs")
     runs = {setup: {route: [] for route in MATRIX[setup]} for setup in SETUPS}
     order = list(SETUPS)
@@ -253,7 +253,7 @@ def throughput_rounds():
                 if route not in MATRIX[setup]:
                     continue
                 path, extra = ROUTES[route]
-                r = wrk(path, SETUPS[setup]["port"], extra, host=SETUPS[setup].get("host", "shop.test"))
+                r = wrk(path, SETUPS[setup]["port"], extra, host=SETUPS[setup]["host"])
                 runs[setup][route].append(r)
                 progress(f"round {n + 1}/{ROUNDS} {setup:9} {route:16} {r['rps']:9.0f} req/s "
                          f"p99 {r['p99_ms']:.2f} ms")
@@ -297,7 +297,7 @@ def latency_rounds(rate):
     for n in range(ROUNDS):
         for setup in order[n % len(order):] + order[:n % len(order)]:
             hz, before = cpu_snapshot()
-            r = hey_fixed_rate(SETUPS[setup]["port"], rate, host=SETUPS[setup].get("host", "shop.test"))
+            r = hey_fixed_rate(SETUPS[setup]["port"], rate, host=SETUPS[setup]["host"])
             _, after = cpu_snapshot()
             r["cpu_us_per_request"] = {
                 part: round((after.get(unit, 0) - before.get(unit, 0)) / hz * 1e6 / max(r["requests"], 1), 1)
@@ -325,10 +325,9 @@ def prepare_alternatives():
                 "--host 127.0.0.1 --port 5000")
     dexec(NAME, f"cat > /etc/nginx/sites-enabled/bench-seed.conf <<'EOF'\n{SEED_CONF}EOF\n"
                 "nginx -t -q && systemctl reload nginx")
-    for port, host in ((5000, "shop.test"), (8000, "shop.test"), (8081, "shop.test"), (80, "shop.test"),
-                       (80, "quiet.test")):
-        dexec(NAME, f"for i in $(seq 50); do curl -fs -o /dev/null -H 'Host: {host}' "
-                    f"http://127.0.0.1:{port}/healthz && exit 0; sleep 0.2; done; exit 1")
+    for setup in SETUPS.values():
+        dexec(NAME, f"for i in $(seq 50); do curl -fs -o /dev/null -H 'Host: {setup['host']}' "
+                    f"http://127.0.0.1:{setup['port']}/healthz && exit 0; sleep 0.2; done; exit 1")
     # The seed serves the same bytes from disk.
     dexec(NAME, "cmp <(curl -fs -H 'Host: shop.test' http://127.0.0.1:8081/static/style.css) "
                 "<(curl -fs -H 'Host: shop.test' http://127.0.0.1/static/style.css)")
@@ -466,14 +465,7 @@ def main():
         progress(f"latency at a fixed rate of {rate:.0f} req/s (half of Gunicorn alone's)")
         latency = latency_rounds(rate)
         results["latency"] = {"rate": round(rate, 1), "runs": latency}
-        results["latency"]["ratio_rounds"] = {
-            f"{prefix}p99_vs_gunicorn": [round(o["p99_ms"] / g["p99_ms"], 2)
-                                         for o, g in zip(latency[setup], latency["gunicorn"])]
-            for prefix, setup in (("", "ours"), ("quiet_", "quiet"))}
-        results["latency"]["ratio_rounds"].update({
-            f"{prefix}p50_minus_gunicorn_ms": [round(o["p50_ms"] - g["p50_ms"], 3)
-                                               for o, g in zip(latency[setup], latency["gunicorn"])]
-            for prefix, setup in (("", "ours"), ("quiet_", "quiet"))})
+        results["latency"]["ratio_rounds"] = latency_ratio_rounds(latency)
         results["slow_clients"] = {setup: slow_client_case(SETUPS[setup]["port"], setup)
                                    for setup in ("ours", "gunicorn")}
     finally:
@@ -488,6 +480,16 @@ def main():
     results["total_s"] = round(time.time() - STARTED)
     report(results)
     progress(f"done in {results['total_s']} s")
+
+
+def latency_ratio_rounds(latency):
+    """Per round, ours and quiet against Gunicorn alone: p99 as a ratio, p50 as a difference (ms)."""
+    out = {}
+    for prefix, setup in (("", "ours"), ("quiet_", "quiet")):
+        pairs = list(zip(latency[setup], latency["gunicorn"]))
+        out[f"{prefix}p99_vs_gunicorn"] = [round(o["p99_ms"] / g["p99_ms"], 2) for o, g in pairs]
+        out[f"{prefix}p50_minus_gunicorn_ms"] = [round(o["p50_ms"] - g["p50_ms"], 3) for o, g in pairs]
+    return out
 
 
 def per_round(ours, other):
