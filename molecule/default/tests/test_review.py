@@ -247,3 +247,50 @@ def test_check_mode_on_a_fresh_host_finishes_and_reports_changes(tmp_path):
         assert "nginx" not in probe.stdout and "blog" not in probe.stdout, probe.stdout
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def task_outcome(text, task):
+    """The first outcome (ok, changed, skipping, failed) a run printed for TASK of the role."""
+    found = re.search(rf"TASK \[flask_nginx : {re.escape(task)}\][^\n]*\n(?:[^\n]*\n)*?(ok|changed|skipping|fatal):", text)
+    return found.group(1) if found else None
+
+
+def test_a_rerun_acts_only_where_the_host_differs_from_what_the_probe_read(host):
+    """The plan reads packages, units, the app's account and release in one round trip
+    (flask_nginx_probe, on this real systemd host). A re-run then skips apt, the user and the
+    start of every unit found enabled and running, and still repairs what drifted."""
+    host.run_expect([0], "systemctl disable --now logrotate.timer")
+    result = play("shop.yml", "--limit", host.backend.get_hostname())
+    assert result.returncode == 0, output(result)
+    text = output(result, tail=None)
+    assert task_outcome(text, "Ensure logrotate's timer is enabled, with its schedule up to date") == "changed", \
+        output(result)
+    timer = host.service("logrotate.timer")
+    assert timer.is_enabled and timer.is_running
+    for task in ("Ensure the packages the role uses are installed",
+                 "Ensure the app's group exists",
+                 "Ensure the app's system user exists, without a login shell",
+                 "Ensure the Gunicorn socket is enabled and listening",
+                 "Ensure Gunicorn is enabled and running",
+                 "Ensure Nginx is enabled and running",
+                 "Switch the current release atomically"):
+        assert task_outcome(text, task) == "skipping", (task, output(result))
+
+
+def test_the_gevent_worker_class_serves_the_app(host, http):
+    """flask_nginx_gunicorn_worker_class: gevent. Gunicorn's gevent worker imports `packaging`,
+    which only Gunicorn's `gevent` extra brings: without it the unit never starts."""
+    limit = ("--limit", host.backend.get_hostname())
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    try:
+        result = play("shop.yml", "-e", json.dumps({"flask_nginx_gunicorn_worker_class": "gevent"}), *limit)
+        assert result.returncode == 0, output(result)
+        assert http.json("/api/info")["app"] == APP
+        journal = host.check_output(f"journalctl -u {UNIT}.service --since '{since}' --no-pager -o cat")
+        assert "Using worker: gevent" in journal, journal
+        assert host.file(f"/opt/{APP}/gunicorn/.flask-nginx-gunicorn-version").content_string.strip() == \
+            "gunicorn[gevent]==27.0.1 gevent==26.9.0"
+    finally:
+        restored = play("shop.yml", *limit)
+        assert restored.returncode == 0, output(restored)
+    assert http.json("/api/info")["app"] == APP

@@ -1,0 +1,130 @@
+"""The plan's one round trip (module flask_nginx_probe): every question the role asks of a
+host, answered in one module run. Run for real with ansible-playbook (local connection)
+on this machine's files, packages and accounts; an absent thing is an answer, never an
+error. (Its systemd answers are checked on real systemd hosts, in the default scenario.)"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+ROLE = REPO / "roles" / "flask_nginx"
+spec = importlib.util.spec_from_file_location("flask_nginx_probe", ROLE / "library" / "flask_nginx_probe.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Probe
+      flask_nginx_probe:
+        packages: [dpkg, flask-nginx-no-such-package]
+        paths:
+          file: "{{ out }}/file.txt"
+          dir: "{{ out }}/releases"
+          link: "{{ out }}/current"
+          absent: "{{ out }}/nothing"
+        files:
+          file: "{{ out }}/file.txt"
+          absent: "{{ out }}/nothing"
+        dirs:
+          releases: "{{ out }}/releases"
+          absent: "{{ out }}/nothing"
+        globs:
+          units: ["{{ out }}/releases/*/*.service", "{{ out }}/*.timer"]
+          none: ["{{ out }}/*.nothing"]
+        users: [root, flask-nginx-no-such-user]
+        groups: [root, flask-nginx-no-such-group]
+      register: probe
+      check_mode: "{{ check | default(false) | bool }}"
+    - name: Report
+      ansible.builtin.copy:
+        content: "{{ probe | to_json }}"
+        dest: "{{ out }}/report.json"
+        mode: "0644"
+      check_mode: false
+"""
+
+
+def probe(tmp_path, *args):
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_LIBRARY": str(ROLE / "library"),
+           "ANSIBLE_NOCOLOR": "1"}
+    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"out={tmp_path}",
+                             "-e", f"ansible_python_interpreter={sys.executable}", *args,
+                             str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return json.loads((tmp_path / "report.json").read_text())
+
+
+def layout(tmp_path):
+    (tmp_path / "file.txt").write_text("abc123\n")
+    for release in ("r1", "r2"):
+        (tmp_path / "releases" / release).mkdir(parents=True)
+    (tmp_path / "releases" / "r2" / "app-worker@1.service").write_text("")
+    (tmp_path / "releases" / "stray.txt").write_text("")
+    (tmp_path / "job.timer").symlink_to(tmp_path / "gone")  # a broken link still matches
+    (tmp_path / "current").symlink_to("releases/r2")  # relative, as a user might have made it
+
+
+def test_every_answer_comes_back_under_its_name(tmp_path):
+    layout(tmp_path)
+    answer = probe(tmp_path)
+    assert answer["changed"] is False
+    assert answer["packages"]["dpkg"] and answer["packages"]["flask-nginx-no-such-package"] == ""
+    paths = answer["paths"]
+    assert paths["file"]["type"] == "file" and paths["dir"]["type"] == "directory"
+    assert paths["link"] == {"path": f"{tmp_path}/current", "type": "link", "target": "releases/r2",
+                             "realpath": f"{tmp_path}/releases/r2"}
+    assert paths["absent"] == {"path": f"{tmp_path}/nothing", "type": "absent"}
+    assert answer["files"] == {"file": "abc123\n", "absent": None}
+    releases = answer["dirs"]["releases"]
+    assert [r["path"] for r in releases] == [f"{tmp_path}/releases/r1", f"{tmp_path}/releases/r2"]
+    assert all(isinstance(r["mtime"], float) for r in releases)
+    assert answer["dirs"]["absent"] == []
+    assert answer["globs"] == {"units": [f"{tmp_path}/job.timer", f"{tmp_path}/releases/r2/app-worker@1.service"],
+                               "none": []}
+    assert answer["users"]["root"] == {"exists": True, "home": "/root", "shell": answer["users"]["root"]["shell"],
+                                       "group": "root"}
+    assert answer["users"]["flask-nginx-no-such-user"] == {"exists": False}
+    assert answer["groups"] == {"root": True, "flask-nginx-no-such-group": False}
+
+
+def test_it_answers_in_check_mode_and_changes_nothing(tmp_path):
+    layout(tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    answer = probe(tmp_path, "--check", "-e", "check=true")
+    assert answer["paths"]["link"]["target"] == "releases/r2" and answer["packages"]["dpkg"]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.name not in ("report.json", "play.yml")) == \
+        [n for n in before if n != "play.yml"]
+
+
+class FakeSystemctl:
+    """Stands in for AnsibleModule.run_command only to feed units_of a recorded `systemctl
+    show` answer (the parsing); real systemd answers are checked in the default scenario."""
+
+    def __init__(self, stdout, rc=0):
+        self.stdout, self.rc, self.argv = stdout, rc, None
+
+    def run_command(self, argv, environ_update=None):
+        self.argv = argv
+        return self.rc, self.stdout, ""
+
+
+def test_units_are_read_in_the_order_asked_with_file_and_active_state(monkeypatch):
+    monkeypatch.setattr(module.os.path, "isdir", lambda path: path == "/run/systemd/system")
+    recorded = ("Id=nginx.service\nActiveState=active\nUnitFileState=enabled\n\n"
+                "Id=gunicorn-shop.socket\nActiveState=failed\nUnitFileState=disabled\n\n"
+                "Id=nothing.service\nActiveState=inactive\nUnitFileState=\n")
+    fake = FakeSystemctl(recorded)
+    units = module.units_of(fake, ["nginx.service", "gunicorn-shop.socket", "nothing.service"])
+    assert fake.argv[:3] == ["systemctl", "show", "--property=Id,UnitFileState,ActiveState"]
+    assert units == {"nginx.service": {"enabled": "enabled", "active": "active"},
+                     "gunicorn-shop.socket": {"enabled": "disabled", "active": "failed"},
+                     "nothing.service": {"enabled": "", "active": "inactive"}}
+    # systemctl failing (no bus) is "not known to run": the role then runs its start tasks.
+    assert module.units_of(FakeSystemctl("", rc=1), ["nginx.service"]) == {
+        "nginx.service": {"enabled": "", "active": "inactive"}}
