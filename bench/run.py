@@ -18,6 +18,9 @@ same two cores):
   quiet       the role again, a second app on the same host (quiet.test on :80),
               with flask_nginx_gunicorn_access_log: false: what Gunicorn's line
               per request in the journal costs
+  gevent      the role a third time (gevent.test on :80), its defaults but
+              flask_nginx_gunicorn_worker_class: gevent: what the opt-in
+              worker class buys for apps that are gevent-safe
 
 Measurements, each printed as a progress line:
   throughput  wrk, BENCH_ROUNDS interleaved rounds (in each round every setup
@@ -68,6 +71,7 @@ SETUPS = {
     "seed": {"port": 8081, "host": "shop.test", "label": "Nginx, blog-post block"},
     "ours": {"port": 80, "host": "shop.test", "label": "flask-nginx role"},
     "quiet": {"port": 80, "host": "quiet.test", "label": "flask-nginx role, Gunicorn access log off"},
+    "gevent": {"port": 80, "host": "gevent.test", "label": "flask-nginx role, gevent worker"},
 }
 ROUTES = {
     "dynamic /": ("/", []),
@@ -77,7 +81,7 @@ ROUTES = {
 }
 # The Flask dev server is only the baseline of the static target (and of `/` for contrast).
 MATRIX = {"flask-dev": ["dynamic /", "static css"], "gunicorn": list(ROUTES), "seed": list(ROUTES),
-          "ours": list(ROUTES), "quiet": ["dynamic /", "json /api/info"]}
+          "ours": list(ROUTES), "quiet": ["dynamic /", "json /api/info"], "gevent": ["dynamic /", "json /api/info"]}
 STATIC_DIR = "/opt/shop/current/app/static"
 # The server block of the typical "Flask with Gunicorn and Nginx" blog post, as
 # written there (the post's `include proxy_params;` spelled out), its static
@@ -101,8 +105,16 @@ server {{
     }}
 }}
 """
-QUIET_VARS = {"flask_nginx_app_name": "quiet", "flask_nginx_server_names": ["quiet.test"],
-              "flask_nginx_app_env": {"APP_NAME": "quiet"}, "flask_nginx_gunicorn_access_log": False}
+# The role's other apps on the host: one setting changed each, against the same targets.
+VARIANTS = {
+    "quiet": {"tag": "(access log off)", "text": "with Gunicorn's access log off (`flask_nginx_gunicorn_access_log: false`)",
+              "vars": {"flask_nginx_app_name": "quiet", "flask_nginx_server_names": ["quiet.test"],
+                       "flask_nginx_app_env": {"APP_NAME": "quiet"}, "flask_nginx_gunicorn_access_log": False}},
+    "gevent": {"tag": "(gevent worker)", "text": "with the gevent worker (`flask_nginx_gunicorn_worker_class: gevent`)",
+               "vars": {"flask_nginx_app_name": "gevent", "flask_nginx_server_names": ["gevent.test"],
+                        "flask_nginx_app_env": {"APP_NAME": "gevent"},
+                        "flask_nginx_gunicorn_worker_class": "gevent"}},
+}
 TARGETS = {
     "ours_vs_gunicorn": 1.0,
     "ours_vs_seed": 1.0,
@@ -295,13 +307,12 @@ def percentile(values, pct):
 
 
 def latency_rounds(rate):
-    """Gunicorn alone, ours and quiet at the same fixed rate on `/`, interleaved (the order
+    """Gunicorn alone, ours and its variants at the same fixed rate on `/`, interleaved (the order
     rotating); CPU per request, journald's included (Gunicorn's access lines go there)."""
-    units = {"gunicorn": {"gunicorn": "bench-gunicorn.service"},
-             "ours": {"nginx": "nginx.service", "gunicorn": "gunicorn-shop.service",
-                      "journald": "systemd-journald.service"},
-             "quiet": {"nginx": "nginx.service", "gunicorn": "gunicorn-quiet.service",
-                       "journald": "systemd-journald.service"}}
+    units = {"gunicorn": {"gunicorn": "bench-gunicorn.service"}}
+    for setup, app in [("ours", "shop")] + [(v, VARIANTS[v]["vars"]["flask_nginx_app_name"]) for v in VARIANTS]:
+        units[setup] = {"nginx": "nginx.service", "gunicorn": f"gunicorn-{app}.service",
+                        "journald": "systemd-journald.service"}
     order = list(units)
     runs = {setup: [] for setup in order}
     for n in range(ROUNDS):
@@ -321,8 +332,9 @@ def latency_rounds(rate):
 def prepare_alternatives():
     """Gunicorn alone, the Flask dev server and the seed block, on the same release."""
     pip_env = "PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1"
-    # The role a second time on the host, Gunicorn's access log off (the setup `quiet`).
-    converge(BENCH / "inventory.yml", extra_args=["-e", json.dumps(QUIET_VARS)])
+    # The role again on the host for each variant (another app, one setting changed).
+    for variant in VARIANTS.values():
+        converge(BENCH / "inventory.yml", extra_args=["-e", json.dumps(variant["vars"])])
     dexec(NAME, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey curl >/dev/null")
     dexec(NAME, f"python3 -m venv /opt/bench && {pip_env} /opt/bench/bin/pip install -q "
                 "-r /opt/shop/current/app/requirements.txt gunicorn==27.0.1")
@@ -466,9 +478,8 @@ def main():
         results["ratio_rounds"] = {
             "ours_vs_gunicorn": {route: per_round(runs["ours"][route], runs["gunicorn"][route])
                                  for route in ("dynamic /", "json /api/info")},
-            "quiet_vs_gunicorn": {route: per_round(runs["quiet"][route], runs["gunicorn"][route])
-                                  for route in MATRIX["quiet"]},
-            "quiet_vs_seed": {route: per_round(runs["quiet"][route], runs["seed"][route]) for route in MATRIX["quiet"]},
+            **{f"{v}_vs_{base}": {route: per_round(runs[v][route], runs[base][route]) for route in MATRIX[v]}
+               for v in VARIANTS for base in ("gunicorn", "seed")},
             "ours_vs_seed": {route: per_round(runs["ours"][route], runs["seed"][route]) for route in ROUTES},
             "static_vs_flask_dev": per_round(runs["ours"]["static css"], runs["flask-dev"]["static css"]),
             "static_vs_gunicorn": per_round(runs["ours"]["static css"], runs["gunicorn"]["static css"]),
@@ -495,9 +506,9 @@ def main():
 
 
 def latency_ratio_rounds(latency):
-    """Per round, ours and quiet against Gunicorn alone: p99 as a ratio, p50 as a difference (ms)."""
+    """Per round, ours and its variants against Gunicorn alone: p99 as a ratio, p50 as a difference (ms)."""
     out = {}
-    for prefix, setup in (("", "ours"), ("quiet_", "quiet")):
+    for prefix, setup in [("", "ours")] + [(f"{v}_", v) for v in VARIANTS]:
         pairs = list(zip(latency[setup], latency["gunicorn"]))
         out[f"{prefix}p99_vs_gunicorn"] = [round(o["p99_ms"] / g["p99_ms"], 2) for o, g in pairs]
         out[f"{prefix}p50_minus_gunicorn_ms"] = [round(o["p50_ms"] - g["p50_ms"], 3) for o, g in pairs]
@@ -541,10 +552,10 @@ def ratios(results):
         "static_vs_gunicorn": median(rr["static_vs_gunicorn"]),
         "p99_vs_gunicorn": median(lat["p99_vs_gunicorn"]),
         "p50_minus_gunicorn_ms": median(lat["p50_minus_gunicorn_ms"]),
-        "quiet_vs_gunicorn": {route: median(v) for route, v in rr.get("quiet_vs_gunicorn", {}).items()},
-        "quiet_vs_seed": {route: median(v) for route, v in rr.get("quiet_vs_seed", {}).items()},
-        "quiet_p99_vs_gunicorn": median(lat.get("quiet_p99_vs_gunicorn", [])),
-        "quiet_p50_minus_gunicorn_ms": median(lat.get("quiet_p50_minus_gunicorn_ms", [])),
+        **{f"{v}_vs_{base}": {route: median(x) for route, x in rr.get(f"{v}_vs_{base}", {}).items()}
+           for v in VARIANTS for base in ("gunicorn", "seed")},
+        **{f"{v}_{what}": median(lat.get(f"{v}_{what}", []))
+           for v in VARIANTS for what in ("p99_vs_gunicorn", "p50_minus_gunicorn_ms")},
         "again_s": c["single"]["again_s"],
         "fleet_vs_single": c["fleet"]["first_vs_single"] if "fleet" in c else None,
     }
@@ -569,17 +580,19 @@ def ratio_rows(results):
                  r["p99_vs_gunicorn"], "≤ 1.2", verdict(r["p99_vs_gunicorn"], 1.2, at_most=True)))
     rows.append(("p50 on `/` at the same rate: ours − Gunicorn alone (ms)", r["p50_minus_gunicorn_ms"], "≤ 1 ms",
                  verdict(r["p50_minus_gunicorn_ms"], 1.0, at_most=True)))
-    # The same targets for the role with flask_nginx_gunicorn_access_log: false (the setup `quiet`):
-    # what the journal line per request costs.
-    for route, value in r.get("quiet_vs_gunicorn", {}).items():
-        rows.append((f"(access log off) ours ÷ Gunicorn alone, `{route}`", value, "≥ 1.0", verdict(value, 1.0)))
-    for route, value in r.get("quiet_vs_seed", {}).items():
-        rows.append((f"(access log off) ours ÷ seed block, `{route}`", value, "≥ 1.0", verdict(value, 1.0)))
-    if r.get("quiet_p99_vs_gunicorn") is not None:
-        rows.append(("(access log off) p99 on `/`: ours ÷ Gunicorn alone", r["quiet_p99_vs_gunicorn"], "≤ 1.2",
-                     verdict(r["quiet_p99_vs_gunicorn"], 1.2, at_most=True)))
-        rows.append(("(access log off) p50 on `/`: ours − Gunicorn alone (ms)", r["quiet_p50_minus_gunicorn_ms"],
-                     "≤ 1 ms", verdict(r["quiet_p50_minus_gunicorn_ms"], 1.0, at_most=True)))
+    # The same targets for each variant of the role: flask_nginx_gunicorn_access_log: false
+    # (`quiet`, what the journal line per request costs), the gevent worker class (`gevent`).
+    for v, variant in VARIANTS.items():
+        tag = variant["tag"]
+        for route, value in r.get(f"{v}_vs_gunicorn", {}).items():
+            rows.append((f"{tag} ours ÷ Gunicorn alone, `{route}`", value, "≥ 1.0", verdict(value, 1.0)))
+        for route, value in r.get(f"{v}_vs_seed", {}).items():
+            rows.append((f"{tag} ours ÷ seed block, `{route}`", value, "≥ 1.0", verdict(value, 1.0)))
+        if r.get(f"{v}_p99_vs_gunicorn") is not None:
+            rows.append((f"{tag} p99 on `/`: ours ÷ Gunicorn alone", r[f"{v}_p99_vs_gunicorn"], "≤ 1.2",
+                         verdict(r[f"{v}_p99_vs_gunicorn"], 1.2, at_most=True)))
+            rows.append((f"{tag} p50 on `/`: ours − Gunicorn alone (ms)", r[f"{v}_p50_minus_gunicorn_ms"],
+                         "≤ 1 ms", verdict(r[f"{v}_p50_minus_gunicorn_ms"], 1.0, at_most=True)))
     rows.append((f"ours: fast clients with {SLOW_CLIENTS} slow clients ÷ without", r["ours_slow_clients"],
                  "≥ 0.90, zero 5xx", verdict(r["ours_slow_clients"], 0.9)))
     rows.append(("Gunicorn alone: same (for contrast)", r["gunicorn_slow_clients"], "", ""))
@@ -739,9 +752,8 @@ def readme_block(results):
         "request at that rate: Gunicorn alone "
         + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["gunicorn"]["cpu_us_per_request"].items())
         + "; ours " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["ours"]["cpu_us_per_request"].items())
-        + ("; ours with Gunicorn's access log off (`flask_nginx_gunicorn_access_log: false`) "
-           + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["quiet"]["cpu_us_per_request"].items())
-           + f", p50 {lat['quiet']['p50_ms']:.2f} ms, p99 {lat['quiet']['p99_ms']:.2f} ms" if "quiet" in lat else "")
+        + "".join(f"; ours {VARIANTS[v]['text']} " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat[v]["cpu_us_per_request"].items())
+                  + f", p50 {lat[v]['p50_ms']:.2f} ms, p99 {lat[v]['p99_ms']:.2f} ms" for v in VARIANTS if v in lat)
         + ".",
         README_END,
     ]
