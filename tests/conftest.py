@@ -81,3 +81,25 @@ def plan(tmp_dir, inventory, facts=None, args=()):
                               tmp_dir, inventory=inventory, args=args)
     plans = {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
     return result, plans
+
+
+def role_module(name):
+    """The role's own module NAME (roles/flask_nginx/library/NAME.py), imported, for its functions."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROLE / "library" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_local_play(tmp_path, playbook_text, *args):
+    """PLAYBOOK_TEXT run by ansible-playbook on this machine (connection local), with the
+    role's library on the module path and `out` = TMP_PATH; fails the test when it fails."""
+    (tmp_path / "play.yml").write_text(playbook_text)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_LIBRARY": str(ROLE / "library"),
+           "ANSIBLE_NOCOLOR": "1"}
+    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"out={tmp_path}",
+                             "-e", f"ansible_python_interpreter={sys.executable}", *args,
+                             str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return json.loads((tmp_path / "report.json").read_text())

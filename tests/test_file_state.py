@@ -3,18 +3,11 @@ only when the state read in one round trip differs from what the task would make
 it. Run for real with ansible-playbook (local connection): the template module's own
 output is recognised as unchanged, and every kind of drift (content, mode, type,
 link target, a missing path) is written again."""
-import importlib.util
-import json
 import os
-import subprocess
-import sys
 
-from conftest import REPO
+from conftest import role_module, run_local_play
 
-ROLE = REPO / "roles" / "flask_nginx"
-spec = importlib.util.spec_from_file_location("flask_nginx_file_state", ROLE / "library" / "flask_nginx_file_state.py")
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+module = role_module("flask_nginx_file_state")
 
 PLAYBOOK = """
 - hosts: localhost
@@ -68,14 +61,7 @@ PLAYBOOK = """
 
 def converge(tmp_path):
     (tmp_path / "page.txt.j2").write_text("{{ ansible_managed | comment }}\n{{ greeting }} from {{ out }}\n")
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_LIBRARY": str(ROLE / "library"),
-           "ANSIBLE_NOCOLOR": "1"}
-    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"out={tmp_path}",
-                             "-e", f"ansible_python_interpreter={sys.executable}",
-                             str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=180)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    return json.loads((tmp_path / "report.json").read_text())
+    return run_local_play(tmp_path, PLAYBOOK)
 
 
 def test_first_run_writes_all_the_second_run_writes_nothing(tmp_path):

@@ -2,18 +2,9 @@
 host, answered in one module run. Run for real with ansible-playbook (local connection)
 on this machine's files, packages and accounts; an absent thing is an answer, never an
 error. (Its systemd answers are checked on real systemd hosts, in the default scenario.)"""
-import importlib.util
-import json
-import os
-import subprocess
-import sys
+from conftest import role_module, run_local_play
 
-from conftest import REPO
-
-ROLE = REPO / "roles" / "flask_nginx"
-spec = importlib.util.spec_from_file_location("flask_nginx_probe", ROLE / "library" / "flask_nginx_probe.py")
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+module = role_module("flask_nginx_probe")
 
 PLAYBOOK = """
 - hosts: localhost
@@ -50,14 +41,7 @@ PLAYBOOK = """
 
 
 def probe(tmp_path, *args):
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_LIBRARY": str(ROLE / "library"),
-           "ANSIBLE_NOCOLOR": "1"}
-    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"out={tmp_path}",
-                             "-e", f"ansible_python_interpreter={sys.executable}", *args,
-                             str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=180)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    return json.loads((tmp_path / "report.json").read_text())
+    return run_local_play(tmp_path, PLAYBOOK, *args)
 
 
 def layout(tmp_path):
