@@ -46,6 +46,7 @@ def probe(tmp_path, *args):
 
 def layout(tmp_path):
     (tmp_path / "file.txt").write_text("abc123\n")
+    (tmp_path / "releases" / ".tmp-build").mkdir(parents=True)  # hidden: not a release
     for release in ("r1", "r2"):
         (tmp_path / "releases" / release).mkdir(parents=True)
     (tmp_path / "releases" / "r2" / "app-worker@1.service").write_text("")
@@ -109,6 +110,11 @@ def test_units_are_read_in_the_order_asked_with_file_and_active_state(monkeypatc
     assert units == {"nginx.service": {"enabled": "enabled", "active": "active"},
                      "gunicorn-shop.socket": {"enabled": "disabled", "active": "failed"},
                      "nothing.service": {"enabled": "", "active": "inactive"}}
+    # An answer missing for a unit leaves it "not known to run", never a neighbour's state.
+    partial = FakeSystemctl("Id=gunicorn-shop.socket\nActiveState=active\nUnitFileState=enabled\n")
+    assert module.units_of(partial, ["nginx.service", "gunicorn-shop.socket"]) == {
+        "nginx.service": {"enabled": "", "active": "inactive"},
+        "gunicorn-shop.socket": {"enabled": "enabled", "active": "active"}}
     # systemctl failing (no bus) is "not known to run": the role then runs its start tasks.
     assert module.units_of(FakeSystemctl("", rc=1), ["nginx.service"]) == {
         "nginx.service": {"enabled": "", "active": "inactive"}}

@@ -30,7 +30,7 @@ options:
     type: dict
     default: {}
   dirs:
-    description: Name to a directory whose subdirectories are listed, with their modification times.
+    description: Name to a directory whose subdirectories (not hidden ones) are listed, with their modification times.
     type: dict
     default: {}
   globs:
@@ -133,8 +133,10 @@ def subdirs(path):
         entries = list(os.scandir(path))
     except OSError:
         return []
+    # As ansible.builtin.find lists them: hidden ones left out.
     return sorted(({"path": entry.path, "mtime": entry.stat(follow_symlinks=False).st_mtime}
-                   for entry in entries if entry.is_dir(follow_symlinks=False)), key=lambda item: item["path"])
+                   for entry in entries if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")),
+                  key=lambda item: item["path"])
 
 
 def matches(patterns):
@@ -153,10 +155,13 @@ def units_of(module, names):
         environ_update={"LC_ALL": "C"})
     if rc != 0:
         return out
-    # One block per unit, in the order asked, separated by an empty line.
-    for name, block in zip(names, stdout.strip().split("\n\n")):
+    # One block per unit, separated by an empty line; each is taken by its Id, so a unit
+    # systemctl did not answer for keeps the default (not running: its start task runs).
+    for block in stdout.strip().split("\n\n"):
         props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        out[name] = {"enabled": props.get("UnitFileState", ""), "active": props.get("ActiveState", "inactive")}
+        if props.get("Id") in out:
+            out[props["Id"]] = {"enabled": props.get("UnitFileState", ""),
+                                "active": props.get("ActiveState", "inactive")}
     return out
 
 
