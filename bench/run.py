@@ -14,6 +14,12 @@ same two cores):
               /static from disk with `alias` (the release's static directory),
               everything else `proxy_pass` to the Gunicorn above with the
               proxy_params headers; all else Nginx's defaults. :8081
+  bare        the thinnest Nginx in front of the role's Gunicorn (the quiet app's
+              socket, below): proxy_pass with upstream keep-alive and the Host
+              header, nothing else, no access log. :8082. Not a setup to run (the
+              app learns neither the client's address nor the scheme): it shows
+              what Nginx's hop itself costs, so that the rest of the gap to
+              Gunicorn alone can be put down to what the role adds on purpose.
   ours        the role: Nginx + Gunicorn on a unix socket, :80
   quiet       the role again, a second app on the same host (quiet.test on :80),
               with flask_nginx_gunicorn_access_log: false: what Gunicorn's line
@@ -59,7 +65,7 @@ NAME = "flask-nginx-bench"
 IMAGE = "flask-nginx-test:bookworm"
 DURATION = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = max(int(os.environ.get("BENCH_ROUNDS", "5")), 1)
-LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "6"))
+LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 SLOW_CLIENTS = 50
 FLEET_APPS = int(os.environ.get("BENCH_FLEET_APPS", "4"))
@@ -69,6 +75,7 @@ SETUPS = {
     "flask-dev": {"port": 5000, "host": "shop.test", "label": "Flask dev server"},
     "gunicorn": {"port": 8000, "host": "shop.test", "label": "Gunicorn alone"},
     "seed": {"port": 8081, "host": "shop.test", "label": "Nginx, blog-post block"},
+    "bare": {"port": 8082, "host": "quiet.test", "label": "Nginx, nothing but proxy_pass (keep-alive), line off"},
     "ours": {"port": 80, "host": "shop.test", "label": "flask-nginx role"},
     "quiet": {"port": 80, "host": "quiet.test", "label": "flask-nginx role, Gunicorn access log off"},
     "gevent": {"port": 80, "host": "gevent.test", "label": "flask-nginx role, gevent worker"},
@@ -81,7 +88,8 @@ ROUTES = {
 }
 # The Flask dev server is only the baseline of the static target (and of `/` for contrast).
 MATRIX = {"flask-dev": ["dynamic /", "static css"], "gunicorn": list(ROUTES), "seed": list(ROUTES),
-          "ours": list(ROUTES), "quiet": ["dynamic /", "json /api/info"], "gevent": ["dynamic /", "json /api/info"]}
+          "bare": ["dynamic /", "json /api/info"], "ours": list(ROUTES),
+          "quiet": ["dynamic /", "json /api/info"], "gevent": ["dynamic /", "json /api/info"]}
 STATIC_DIR = "/opt/shop/current/app/static"
 # The server block of the typical "Flask with Gunicorn and Nginx" blog post, as
 # written there (the post's `include proxy_params;` spelled out), its static
@@ -105,6 +113,26 @@ server {{
     }}
 }}
 """
+# The thinnest Nginx in front of the role's Gunicorn (the quiet app: its journal line is off):
+# what the hop costs by itself, for the breakdown of the gap to Gunicorn alone.
+BARE_CONF = """# Nothing but the proxy (the benchmark's floor of Nginx in front).
+upstream bench_bare {
+    server unix:/run/gunicorn-quiet.sock;
+    keepalive 32;
+}
+server {
+    listen 8082;
+    server_name quiet.test;
+    access_log off;
+
+    location / {
+        proxy_pass http://bench_bare;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+    }
+}
+"""
 # The role's other apps on the host: one setting changed each, against the same targets.
 VARIANTS = {
     "quiet": {"tag": "(access log off)", "text": "with Gunicorn's access log off (`flask_nginx_gunicorn_access_log: false`)",
@@ -114,6 +142,14 @@ VARIANTS = {
                "vars": {"flask_nginx_app_name": "gevent", "flask_nginx_server_names": ["gevent.test"],
                         "flask_nginx_app_env": {"APP_NAME": "gevent"},
                         "flask_nginx_gunicorn_worker_class": "gevent"}},
+}
+# The breakdown of ours ÷ Gunicorn alone into three steps whose product it is (near enough:
+# each is a median of per-round ratios): (step, measured against, what the step adds).
+GAP_STEPS = (("bare", "gunicorn"), ("quiet", "bare"), ("ours", "quiet"))
+GAP_TEXT = {
+    ("bare", "gunicorn"): "the hop: the thinnest Nginx (proxy_pass, keep-alive) ÷ Gunicorn alone",
+    ("quiet", "bare"): "the role's server block and the app's use of its headers: ours, line off ÷ the thinnest Nginx",
+    ("ours", "quiet"): "Gunicorn's journal line per request (#13): ours ÷ ours, line off",
 }
 TARGETS = {
     "ours_vs_gunicorn": 1.0,
@@ -309,7 +345,8 @@ def percentile(values, pct):
 def latency_rounds(rate):
     """Gunicorn alone, ours and its variants at the same fixed rate on `/`, interleaved (the order
     rotating); CPU per request, journald's included (Gunicorn's access lines go there)."""
-    units = {"gunicorn": {"gunicorn": "bench-gunicorn.service"}}
+    units = {"gunicorn": {"gunicorn": "bench-gunicorn.service"},
+             "bare": {"nginx": "nginx.service", "gunicorn": "gunicorn-quiet.service"}}
     for setup, app in [("ours", "shop")] + [(v, VARIANTS[v]["vars"]["flask_nginx_app_name"]) for v in VARIANTS]:
         units[setup] = {"nginx": "nginx.service", "gunicorn": f"gunicorn-{app}.service",
                         "journald": "systemd-journald.service"}
@@ -346,6 +383,7 @@ def prepare_alternatives():
     dexec(NAME, f"systemd-run --unit=bench-flask-dev {app} /opt/bench/bin/flask --app app run "
                 "--host 127.0.0.1 --port 5000")
     dexec(NAME, f"cat > /etc/nginx/sites-enabled/bench-seed.conf <<'EOF'\n{SEED_CONF}EOF\n"
+                f"cat > /etc/nginx/sites-enabled/bench-bare.conf <<'EOF'\n{BARE_CONF}EOF\n"
                 "nginx -t -q && systemctl reload nginx")
     for setup in SETUPS.values():
         dexec(NAME, f"for i in $(seq 50); do curl -fs -o /dev/null -H 'Host: {setup['host']}' "
@@ -481,6 +519,10 @@ def main():
             **{f"{v}_vs_{base}": {route: per_round(runs[v][route], runs[base][route]) for route in MATRIX[v]}
                for v in VARIANTS for base in ("gunicorn", "seed")},
             "ours_vs_seed": {route: per_round(runs["ours"][route], runs["seed"][route]) for route in ROUTES},
+            # Where the gap to Gunicorn alone goes: the hop itself (bare), what the role's server
+            # block and the app's reading of its headers add (quiet ÷ bare), the journal line (ours ÷ quiet).
+            **{f"{a}_vs_{b}": {route: per_round(runs[a][route], runs[b][route]) for route in ("dynamic /", "json /api/info")}
+               for a, b in GAP_STEPS},
             "static_vs_flask_dev": per_round(runs["ours"]["static css"], runs["flask-dev"]["static css"]),
             "static_vs_gunicorn": per_round(runs["ours"]["static css"], runs["gunicorn"]["static css"]),
         }
@@ -508,7 +550,7 @@ def main():
 def latency_ratio_rounds(latency):
     """Per round, ours and its variants against Gunicorn alone: p99 as a ratio, p50 as a difference (ms)."""
     out = {}
-    for prefix, setup in [("", "ours")] + [(f"{v}_", v) for v in VARIANTS]:
+    for prefix, setup in [("", "ours"), ("bare_", "bare")] + [(f"{v}_", v) for v in VARIANTS]:
         pairs = list(zip(latency[setup], latency["gunicorn"]))
         out[f"{prefix}p99_vs_gunicorn"] = [round(o["p99_ms"] / g["p99_ms"], 2) for o, g in pairs]
         out[f"{prefix}p50_minus_gunicorn_ms"] = [round(o["p50_ms"] - g["p50_ms"], 3) for o, g in pairs]
@@ -555,7 +597,9 @@ def ratios(results):
         **{f"{v}_vs_{base}": {route: median(x) for route, x in rr.get(f"{v}_vs_{base}", {}).items()}
            for v in VARIANTS for base in ("gunicorn", "seed")},
         **{f"{v}_{what}": median(lat.get(f"{v}_{what}", []))
-           for v in VARIANTS for what in ("p99_vs_gunicorn", "p50_minus_gunicorn_ms")},
+           for v in ["bare", *VARIANTS] for what in ("p99_vs_gunicorn", "p50_minus_gunicorn_ms")},
+        **{f"{a}_vs_{b}": {route: median(x) for route, x in rr.get(f"{a}_vs_{b}", {}).items()}
+           for a, b in GAP_STEPS},
         "again_s": c["single"]["again_s"],
         "fleet_vs_single": c["fleet"]["first_vs_single"] if "fleet" in c else None,
     }
@@ -593,6 +637,14 @@ def ratio_rows(results):
                          verdict(r[f"{v}_p99_vs_gunicorn"], 1.2, at_most=True)))
             rows.append((f"{tag} p50 on `/`: ours − Gunicorn alone (ms)", r[f"{v}_p50_minus_gunicorn_ms"],
                          "≤ 1 ms", verdict(r[f"{v}_p50_minus_gunicorn_ms"], 1.0, at_most=True)))
+    for step in GAP_STEPS:
+        for route, value in r.get(f"{step[0]}_vs_{step[1]}", {}).items():
+            rows.append((f"gap, {GAP_TEXT[step]}, `{route}`", value, "", ""))
+    if r.get("bare_p99_vs_gunicorn") is not None:
+        rows.append(("gap, the hop at the fixed rate: p99 of the thinnest Nginx ÷ Gunicorn alone",
+                     r["bare_p99_vs_gunicorn"], "", ""))
+        rows.append(("gap, the hop at the fixed rate: p50 of the thinnest Nginx − Gunicorn alone (ms)",
+                     r["bare_p50_minus_gunicorn_ms"], "", ""))
     rows.append((f"ours: fast clients with {SLOW_CLIENTS} slow clients ÷ without", r["ours_slow_clients"],
                  "≥ 0.90, zero 5xx", verdict(r["ours_slow_clients"], 0.9)))
     rows.append(("Gunicorn alone: same (for contrast)", r["gunicorn_slow_clients"], "", ""))
