@@ -804,6 +804,8 @@ def readme_block(results):
         "request at that rate: Gunicorn alone "
         + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["gunicorn"]["cpu_us_per_request"].items())
         + "; ours " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["ours"]["cpu_us_per_request"].items())
+        + (f"; the thinnest Nginx (bare) " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat["bare"]["cpu_us_per_request"].items())
+           + f", p50 {lat['bare']['p50_ms']:.2f} ms, p99 {lat['bare']['p99_ms']:.2f} ms" if "bare" in lat else "")
         + "".join(f"; ours {VARIANTS[v]['text']} " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat[v]["cpu_us_per_request"].items())
                   + f", p50 {lat[v]['p50_ms']:.2f} ms, p99 {lat[v]['p99_ms']:.2f} ms" for v in VARIANTS if v in lat)
         + ".",
