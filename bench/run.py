@@ -346,7 +346,8 @@ def latency_rounds(rate):
     """Gunicorn alone, ours and its variants at the same fixed rate on `/`, interleaved (the order
     rotating); CPU per request, journald's included (Gunicorn's access lines go there)."""
     units = {"gunicorn": {"gunicorn": "bench-gunicorn.service"},
-             "bare": {"nginx": "nginx.service", "gunicorn": "gunicorn-quiet.service"}}
+             "bare": {"nginx": "nginx.service", "gunicorn": "gunicorn-quiet.service",
+                      "journald": "systemd-journald.service"}}
     for setup, app in [("ours", "shop")] + [(v, VARIANTS[v]["vars"]["flask_nginx_app_name"]) for v in VARIANTS]:
         units[setup] = {"nginx": "nginx.service", "gunicorn": f"gunicorn-{app}.service",
                         "journald": "systemd-journald.service"}

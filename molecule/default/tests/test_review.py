@@ -294,3 +294,44 @@ def test_the_gevent_worker_class_serves_the_app(host, http):
         restored = play("shop.yml", *limit)
         assert restored.returncode == 0, output(restored)
     assert http.json("/api/info")["app"] == APP
+
+
+def test_a_local_apps_code_arrives_as_the_controller_has_it_without_git_and_bytecode(host, http, tmp_path, sample_app):
+    """The code travels as one archive: every file and directory of the source, owned by root,
+    u=rwX,go=rX (an executable stays executable, a private file becomes readable), and nothing
+    the release's checksum leaves out (.git, __pycache__, *.pyc)."""
+    import shutil
+    source = tmp_path / "packed"
+    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "VERSION").write_text("4\n")
+    (source / "tools").mkdir()
+    (source / "tools" / "run.sh").write_text("#!/bin/sh\necho ok\n")
+    (source / "tools" / "run.sh").chmod(0o750)
+    (source / "tools" / "notes.txt").write_text("private on the controller\n")
+    (source / "tools" / "notes.txt").chmod(0o600)
+    (source / ".git").mkdir()
+    (source / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (source / "__pycache__").mkdir()
+    (source / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    (source / "tools" / "stray.pyc").write_bytes(b"\0")
+    expected = sorted(str(p.relative_to(source)) for p in source.rglob("*")
+                      if not {".git", "__pycache__"} & set(p.relative_to(source).parts) and p.suffix != ".pyc")
+    limit = ("--limit", host.backend.get_hostname())
+    try:
+        result = play("shop.yml", "--tags", "flask_nginx_app", "-e", json.dumps({"flask_nginx_app_src": str(source)}), *limit)
+        assert result.returncode == 0, output(result)
+        code = host.file(f"/opt/{APP}/current").linked_to + "/app"
+        listed = host.check_output(f"cd {code} && find . -mindepth 1 ! -name '*.gz' -printf '%P\\n' | LC_ALL=C sort")
+        assert listed.splitlines() == sorted(expected, key=lambda p: p.encode())
+        modes = dict(line.split(" ", 1)[::-1] for line in host.check_output(
+            f"cd {code} && stat -c '%a:%U:%G %n' tools tools/run.sh tools/notes.txt app.py").splitlines())
+        assert modes == {"tools": "755:root:root", "tools/run.sh": "755:root:root",
+                         "tools/notes.txt": "644:root:root", "app.py": "644:root:root"}
+        deadline = time.time() + 20
+        while time.time() < deadline and http.json("/api/info")["version"] != "4":
+            time.sleep(0.5)
+        assert http.json("/api/info")["version"] == "4"
+    finally:
+        restored = play("shop.yml", *limit)
+        assert restored.returncode == 0, output(restored)
+    assert http.json("/api/info")["version"] == "1"
