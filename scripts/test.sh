@@ -10,7 +10,8 @@
 # once, by scripts/bootstrap.sh; Molecule only starts them (pre_build_image).
 # Every scenario runs under flock $lock: never two at once on this machine,
 # whoever starts them (so do not wrap this script in the same flock: it would
-# wait for itself).
+# wait for itself). When a scenario fails, the lines that say what failed are
+# printed again at the end of the run (what_failed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lock=${FLASK_NGINX_MOLECULE_LOCK:-/tmp/flask-nginx-molecule.lock}
@@ -62,13 +63,30 @@ run_unit() {
   pytest -x -q tests
   end
 }
+# A scenario's output is long and what failed is far above its end (Molecule's
+# cleanup and destroy come after): print those lines again, last. They are
+# pytest's summary (FAILED/ERROR test - message) and Ansible's failed tasks.
+what_failed() {
+  local lines
+  lines=$(sed -E 's/\x1b\[[0-9;]*m//g; s/^[[:space:]]*│ ?//' "$1" \
+    | grep -E '^(FAILED|ERROR|CRITICAL) [^-]|^(fatal|failed): \[|^\* \[' | cut -c1-400 | tail -n 20) || true
+  echo "=== what failed in molecule test -s $s (the lines from its output above):" >&2
+  echo "${lines:-(no FAILED, ERROR or fatal line: read the output above)}" >&2
+}
 run_molecule() {
-  local scenarios=("$@") s
+  local scenarios=("$@") s log
   [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all_scenarios[@]}")
   for s in "${scenarios[@]}"; do
     begin "molecule test -s $s"
     flock -n "$lock" true || echo "    waiting for $lock (another Molecule run on this machine)"
-    flock "$lock" molecule test -s "$s"
+    log=$(mktemp "${TMPDIR:-/tmp}/flask-nginx-molecule-$s.XXXXXX")
+    # Wide lines, so that a test's id and its message stay on one line.
+    if ! COLUMNS=${COLUMNS:-200} flock "$lock" molecule test -s "$s" 2>&1 | tee "$log"; then
+      what_failed "$log"
+      rm -f "$log"
+      return 1
+    fi
+    rm -f "$log"
     end
   done
 }
