@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -99,17 +100,26 @@ def output(result, tail=4000):
     return text if tail is None else text[-tail:]
 
 
-def start_load(host, seconds, name, server_name="shop.test", clients=8):
+def start_load(host, seconds, name, server_name="shop.test", clients=8, wait=60):
     """The load (http_load.py: CLIENTS clients on /api/info, a new connection per
     request) in the background inside HOST against its Nginx on 127.0.0.1:80,
-    for SECONDS; returns a function that reads (ok, failed) once it is over."""
+    for SECONDS; returns a function that waits until it is over and reads (ok, failed).
+    It prints its result when its last request has ended, which on a busy host can be
+    seconds after SECONDS (a request may take up to 10 s): up to WAIT s more are allowed."""
     script = (HERE / "http_load.py").read_text()
     host.run_expect([0], f"cat > /tmp/{name}.py <<'EOF'\n{script}\nEOF")
     args = shlex.join(["--seconds", str(seconds), "--port", "80", "--server-name", server_name,
                        "--clients", str(clients)])
     host.run_expect([0], f"nohup python3 /tmp/{name}.py {args} > /tmp/{name}.out 2>&1 &")
+    deadline = time.time() + seconds + wait
 
     def results():
-        result = json.loads(host.check_output(f"cat /tmp/{name}.out"))
-        return result["ok"], result["failed"]
+        while True:
+            out = host.check_output(f"cat /tmp/{name}.out")
+            try:
+                result = json.loads(out)
+                return result["ok"], result["failed"]
+            except ValueError:
+                assert time.time() < deadline, f"the load {name} gave no result in time: {out[-2000:]}"
+                time.sleep(0.5)
     return results

@@ -4,6 +4,7 @@ import json
 import os
 import shlex
 import sys
+import time
 
 import pytest
 
@@ -13,6 +14,23 @@ from flask_nginx_testing import tools_on_every_host  # noqa: E402,F401  (autouse
 APP = "shop"
 SERVER_NAME = "shop.test"
 UNIT = f"gunicorn-{APP}"
+
+
+def wait_for(check, seconds=60, until=bool):
+    """CHECK() every half second until UNTIL(its value) holds or SECONDS have passed;
+    returns its last value, for the caller to assert on (a state that never comes fails)."""
+    deadline = time.time() + seconds
+    while True:
+        value = check()
+        if until(value) or time.time() >= deadline:
+            return value
+        time.sleep(0.5)
+
+
+def read_journal(host, unit, until, options="-n 200", seconds=30):
+    """The messages of UNIT's journal (journalctl OPTIONS), read again until UNTIL(text)
+    holds or SECONDS have passed: journald stores what a service logged a little later."""
+    return wait_for(lambda: host.check_output(f"journalctl -u {unit} {options} --no-pager -o cat"), seconds, until)
 
 
 class Http:
@@ -44,6 +62,11 @@ class Http:
         status, _, body = self.get(path, *curl_args, **kwargs)
         assert status == 200, body
         return json.loads(body)
+
+    def served_version(self, expected, seconds=60):
+        """The version /api/info names, asked until it is EXPECTED or SECONDS have passed:
+        after a graceful reload (deploy, rollback) old workers still answer for a while."""
+        return wait_for(lambda: self.json("/api/info")["version"], seconds, lambda version: version == expected)
 
 
 @pytest.fixture

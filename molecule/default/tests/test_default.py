@@ -3,7 +3,7 @@ import re
 import time
 
 import pytest
-from conftest import APP, SERVER_NAME, UNIT
+from conftest import APP, SERVER_NAME, UNIT, wait_for
 from flask_nginx_testing import output, run_playbook, scenario_file, start_load
 
 
@@ -95,9 +95,8 @@ def test_unknown_host_name_is_refused(host, http):
 
 def test_nginx_logs_per_site(host, http):
     http.get("/healthz")
-    host.run("systemctl reload nginx")  # flushes the buffered access log
-    time.sleep(1)
-    assert host.file(f"/var/log/nginx/{APP}/access.log").contains("/healthz")
+    host.run("systemctl reload nginx")  # flushes the buffered access log (as the old workers exit)
+    assert wait_for(lambda: host.file(f"/var/log/nginx/{APP}/access.log").contains("/healthz"), 30)
 
 
 def test_reload_serves_a_new_release_without_restarting_gunicorn(host, http):
@@ -131,8 +130,7 @@ def test_gunicorn_reload_and_restart_drop_no_requests(host, action):
     host.run_expect([0], f"systemctl {action} {UNIT}.service")
     time.sleep(2)
     host.run_expect([0], f"systemctl {action} {UNIT}.service")
-    time.sleep(4)
-    ok, failed = results()
+    ok, failed = results()  # once the load is over
     assert ok > 100
     assert failed == 0, f"{failed} of {ok + failed} requests failed during {action}"
 

@@ -4,12 +4,11 @@ checks that the metrics are not served on the host's own public address."""
 import json
 import re
 import shlex
-import time
 import uuid
 
 import pytest
 
-from conftest import APP, SERVER_NAME, UNIT
+from conftest import APP, SERVER_NAME, UNIT, read_journal, wait_for
 
 ACCESS_LOG = f"/var/log/nginx/{APP}/access.log"
 FIELDS = {"time", "request_id", "remote_addr", "method", "uri", "status", "bytes_sent", "request_time",
@@ -30,15 +29,24 @@ print(next((l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().
 ''' % SERVER_NAME
 
 
-def flushed_lines(host, path=ACCESS_LOG):
-    """The lines of an access log after Nginx wrote its buffer (a reload flushes it)."""
-    host.run_expect([0], "systemctl reload nginx")
-    time.sleep(1)
+def log_lines(host, path=ACCESS_LOG):
     return host.file(path).content.decode("utf-8", "surrogateescape").splitlines()
 
 
+def flushed_lines(host, until, path=ACCESS_LOG):
+    """The lines of an access log after Nginx wrote its buffer: a reload flushes it, as
+    the old workers exit (soon, not at once), so read until UNTIL(lines) holds (or 30 s)."""
+    host.run_expect([0], "systemctl reload nginx")
+    return wait_for(lambda: log_lines(host, path), 30, until)
+
+
+def logged(request_id):
+    """For flushed_lines: until the line of this request is there."""
+    return lambda lines: any(request_id in line for line in lines)
+
+
 def log_entry(host, request_id):
-    entries = [json.loads(line) for line in flushed_lines(host) if request_id in line]
+    entries = [json.loads(line) for line in flushed_lines(host, logged(request_id)) if request_id in line]
     assert len(entries) == 1, f"{request_id}: {entries}"
     return entries[0]
 
@@ -48,9 +56,9 @@ def public_address(host):
 
 
 def test_every_access_log_line_is_json_with_every_field(host, http):
-    http.get("/api/info")
+    request_id = http.get("/api/info")[1]["x-request-id"]
     http.get("/static/style.css")
-    lines = flushed_lines(host)
+    lines = flushed_lines(host, logged(request_id))
     assert lines
     for line in lines[-50:]:
         entry = json.loads(line)
@@ -81,12 +89,7 @@ def test_request_id_is_in_the_response_nginx_log_and_gunicorn_journal(host, http
     assert re.fullmatch(r"[0-9a-f]{32}", request_id), headers
     entry = log_entry(host, request_id)
     assert entry["uri"] == "/api/info" and entry["status"] == 200 and entry["upstream_addr"].startswith("unix:")
-    journal = ""
-    for _ in range(20):
-        journal = host.check_output(f"journalctl -u {UNIT}.service -n 200 --no-pager -o cat")
-        if request_id in journal:
-            break
-        time.sleep(0.5)
+    journal = read_journal(host, f"{UNIT}.service", lambda text: request_id in text)
     line = next((line for line in journal.splitlines() if request_id in line), None)
     assert line and "/api/info" in line, journal[-2000:]
 
@@ -94,17 +97,17 @@ def test_request_id_is_in_the_response_nginx_log_and_gunicorn_journal(host, http
 def test_app_logs_the_request_id(host, http):
     status, headers, _ = http.get("/api/notes", "-X", "POST", "--data-binary", "observability note")
     assert status == 201
-    request_id = headers["x-request-id"]
-    time.sleep(1)
-    journal = host.check_output(f"journalctl -u {UNIT}.service -n 200 --no-pager -o cat")
-    assert re.search(rf"INFO request_id={request_id} in app: note \S+ saved", journal), journal[-2000:]
+    saved = rf"INFO request_id={headers['x-request-id']} in app: note \S+ saved"
+    journal = read_journal(host, f"{UNIT}.service", lambda text: re.search(saved, text))
+    assert re.search(saved, journal), journal[-2000:]
 
 
 def test_client_sent_request_id_is_ignored_from_an_untrusted_address(host, http):
     _, headers, _ = http.get("/api/info", "-H", "X-Request-ID: forged-id-123")
     assert headers["x-request-id"] != "forged-id-123"
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"]), headers
-    assert not [line for line in flushed_lines(host)[-20:] if "forged-id-123" in line]
+    lines = flushed_lines(host, logged(headers["x-request-id"]))
+    assert not [line for line in lines[-20:] if "forged-id-123" in line]
 
 
 ROTATION_LOAD = r'''
@@ -136,17 +139,17 @@ def test_forced_rotation_under_load_loses_no_line_and_nginx_writes_the_new_file(
     host.run_expect([0], f"cat > /tmp/rotation_load.py <<'EOF'\n{ROTATION_LOAD}\nEOF")
     sent, rc, errors = host.check_output(f"python3 /tmp/rotation_load.py {token} 6").split(" ", 2)
     assert rc == "0", errors
-    old = [line for line in flushed_lines(host, ACCESS_LOG + ".1") if token in line]
-    new = [line for line in flushed_lines(host) if token in line]
+    # A reload flushes the buffers; the old workers write them as they exit, to either file.
+    host.run_expect([0], "systemctl reload nginx")
+    old, new = wait_for(lambda: ([line for line in log_lines(host, ACCESS_LOG + ".1") if token in line],
+                                 [line for line in log_lines(host) if token in line]),
+                        30, lambda found: len(found[0]) + len(found[1]) >= int(sent))
     assert old, "no line in the rotated file"
     assert len(old) + len(new) == int(sent), (len(old), len(new), sent)
     # A new request lands in the new file (buffered for at most flush=5s), no reload needed.
     after = uuid.uuid4().hex
     host.run_expect([0], f"curl -sS -o /dev/null -H 'Host: {SERVER_NAME}' 'http://127.0.0.1/healthz?after={after}'")
-    deadline = time.time() + 10
-    while time.time() < deadline and not host.file(ACCESS_LOG).contains(after):
-        time.sleep(0.5)
-    assert host.file(ACCESS_LOG).contains(after)
+    assert wait_for(lambda: host.file(ACCESS_LOG).contains(after), 30)  # 5 s, on a busy host more
     assert not host.file(ACCESS_LOG + ".1").contains(after)
 
 

@@ -41,14 +41,14 @@ def test_deploy_v2_then_roll_back_to_v1(host, http, tmp_path, sample_app):
     limit = ("--limit", host.backend.get_hostname())
     result = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
     assert result.returncode == 0, output(result)
-    assert http.json("/api/info")["version"] == "2"
+    assert http.served_version("2") == "2"
     assert current_release(host) != v1
 
     result = run_playbook(project_file("playbooks", "rollback.yml"),
                           "-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}', *limit)
     assert result.returncode == 0, output(result)
     assert current_release(host) == v1
-    assert http.json("/api/info")["version"] == "1"
+    assert http.served_version("1") == "1"
 
     # Back to the configured source: v1 is current already, nothing to do for the shop.
     result = converge_shop(*limit)
