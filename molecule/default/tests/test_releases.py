@@ -41,13 +41,17 @@ def test_deploy_v2_then_roll_back_to_v1(host, http, tmp_path, sample_app):
     limit = ("--limit", host.backend.get_hostname())
     result = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
     assert result.returncode == 0, output(result)
-    assert http.served_version("2") == "2"
     assert current_release(host) != v1
+    # The deploy ended when Gunicorn's workers of v2 were there (its health check waits for them).
+    assert current_release(host).endswith("/" + host.file(f"/run/gunicorn-{APP}/release").content_string.strip())
+    assert http.served_version("2") == "2"
 
     result = run_playbook(project_file("playbooks", "rollback.yml"),
                           "-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}', *limit)
     assert result.returncode == 0, output(result)
     assert current_release(host) == v1
+    # The rollback ended when Gunicorn's workers of v1 were there (its health check waits for them).
+    assert v1.endswith("/" + host.file(f"/run/gunicorn-{APP}/release").content_string.strip())
     assert http.served_version("1") == "1"
 
     # Back to the configured source: v1 is current already, nothing to do for the shop.
