@@ -94,6 +94,33 @@ def test_request_id_is_in_the_response_nginx_log_and_gunicorn_journal(host, http
     assert line and "/api/info" in line, journal[-2000:]
 
 
+BURST_LINES = 80000
+
+
+def test_journald_keeps_every_line_of_a_busy_gunicorn(host):
+    """journald's default rate limit (10000 lines in 30 s, scaled by free disk space) drops a
+    busy site's access lines. A unit with the Gunicorn unit's log settings writes BURST_LINES
+    lines at once, more than that default lets through, and every one is in the journal."""
+    shown = host.check_output(f"systemctl show -p LogRateLimitIntervalUSec -p LogRateLimitBurst {UNIT}.service")
+    settings = dict(line.split("=", 1) for line in shown.splitlines())
+    assert settings == {"LogRateLimitIntervalUSec": "1s", "LogRateLimitBurst": "100000"}, shown
+    unit = f"flask-nginx-test-burst-{uuid.uuid4().hex[:8]}.service"  # a new name: only this run's lines
+    host.run_expect([0], f"""cat > /etc/systemd/system/{unit} <<'UNIT'
+[Service]
+Type=oneshot
+LogRateLimitIntervalSec={settings["LogRateLimitIntervalUSec"]}
+LogRateLimitBurst={settings["LogRateLimitBurst"]}
+ExecStart=/bin/sh -c 'i=0; while [ $$i -lt {BURST_LINES} ]; do echo burst-line; i=$$((i+1)); done'
+UNIT
+systemctl daemon-reload && systemctl start {unit}""")
+    try:
+        count = wait_for(lambda: int(host.check_output(
+            f"journalctl -u {unit} -o cat --no-pager | grep -c '^burst-line$' || true")), 30, lambda n: n >= BURST_LINES)
+        assert count == BURST_LINES
+    finally:
+        host.run(f"rm -f /etc/systemd/system/{unit} && systemctl daemon-reload")
+
+
 def test_app_logs_the_request_id(host, http):
     status, headers, _ = http.get("/api/notes", "-X", "POST", "--data-binary", "observability note")
     assert status == 201
