@@ -66,11 +66,11 @@ run_unit() {
 # A scenario's output is long and what failed is far above its end (Molecule's
 # cleanup and destroy come after): print those lines again, last. They are
 # pytest's summary (FAILED/ERROR test - message) and Ansible's failed tasks.
-what_failed() {
+what_failed() {  # SCENARIO LOG
   local lines
-  lines=$(sed -E 's/\x1b\[[0-9;]*m//g; s/^[[:space:]]*│ ?//' "$1" \
+  lines=$(sed -E 's/\x1b\[[0-9;]*m//g; s/^[[:space:]]*│ ?//' "$2" \
     | grep -E '^(FAILED|ERROR|CRITICAL) [^-]|^(fatal|failed): \[|^\* \[' | cut -c1-400 | tail -n 20) || true
-  echo "=== what failed in molecule test -s $s (the lines from its output above):" >&2
+  echo "=== what failed in molecule test -s $1 (the lines from its output above):" >&2
   echo "${lines:-(no FAILED, ERROR or fatal line: read the output above)}" >&2
 }
 run_molecule() {
@@ -82,7 +82,7 @@ run_molecule() {
     log=$(mktemp "${TMPDIR:-/tmp}/flask-nginx-molecule-$s.XXXXXX")
     # Wide lines, so that a test's id and its message stay on one line.
     if ! COLUMNS=${COLUMNS:-200} flock "$lock" molecule test -s "$s" 2>&1 | tee "$log"; then
-      what_failed "$log"
+      what_failed "$s" "$log"
       rm -f "$log"
       return 1
     fi
