@@ -60,7 +60,7 @@ run_lint() {
 }
 run_unit() {
   begin "fast tests (pytest -x, no containers)"
-  pytest -x -q tests
+  pytest -x -q --durations=15 tests
   end
 }
 # A scenario's output is long and what failed is far above its end (Molecule's

@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "molecule" / "shared"))
+from playbook_times import pytest_configure, pytest_terminal_summary, timed_run  # noqa: E402,F401  (hooks: each run's time)
 TESTS = REPO / "tests"
 ROLE = REPO / "roles" / "flask_nginx"
 
@@ -52,7 +54,8 @@ def ansible_playbook(playbook, extra_vars, tmp_dir, inventory=None, args=()):
     )
     cmd = [shutil.which("ansible-playbook", path=str(bindir)) or "ansible-playbook",
            "-i", inventory_arg, str(TESTS / playbook), "-e", f"@{vars_file}", *args]
-    return subprocess.run(cmd, env=env, cwd=TESTS, capture_output=True, text=True, timeout=120)
+    return timed_run(f"{playbook} ({len(extra_vars)} vars)", cmd, env=env, cwd=TESTS, capture_output=True,
+                     text=True, timeout=120)
 
 
 def nginx_binary():
@@ -98,8 +101,8 @@ def run_local_play(tmp_path, playbook_text, *args):
     (tmp_path / "play.yml").write_text(playbook_text)
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_LIBRARY": str(ROLE / "library"),
            "ANSIBLE_NOCOLOR": "1"}
-    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"out={tmp_path}",
-                             "-e", f"ansible_python_interpreter={sys.executable}", *args,
-                             str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=180)
+    cmd = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"out={tmp_path}",
+           "-e", f"ansible_python_interpreter={sys.executable}", *args, str(tmp_path / "play.yml")]
+    result = timed_run("local play", cmd, capture_output=True, text=True, env=env, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return json.loads((tmp_path / "report.json").read_text())

@@ -25,6 +25,7 @@ import pytest
 import testinfra
 
 import http_load
+from playbook_times import timed_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,7 +74,8 @@ def run_playbook(playbook, *args, env=None, inventory_file=None):
     """ansible-playbook PLAYBOOK ARGS... against the scenario's hosts (Molecule's
     inventory, or INVENTORY_FILE), without colours; returns the CompletedProcess,
     whatever its return code. ENV adds to the environment (e.g. ANSIBLE_DISPLAY_OK_HOSTS)."""
-    return subprocess.run(
+    return timed_run(
+        " ".join(["ansible-playbook", os.path.basename(str(playbook)), *args])[:160],
         ["ansible-playbook", "-i", str(inventory_file or inventory()), str(playbook), *args],
         capture_output=True, text=True, check=False,
         env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", **(env or {})},
