@@ -5,6 +5,9 @@
 #    installed (Debian/Ubuntu) and dockerd started
 #  - the local test images (Debian 12 and 13 with systemd), built without a registry
 #  - an nginx binary for the fast template tests, unpacked into .cache (not installed)
+#  - package caches that the test containers share (molecule/*/molecule.yml):
+#    an apt caching proxy (Debian's apt-cacher-ng, started when none answers)
+#    and a pip cache directory, under $FLASK_NGINX_CACHE (/var/cache/flask-nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -23,15 +26,23 @@ command -v openssl >/dev/null || missing+=(openssl)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] || { say "Installing ${missing[*]}"; apt_install "${missing[@]}"; }
 
-# Python tools
-stamp=.venv/.requirements.sha256
+# Python tools: one virtualenv per version of requirements-dev.txt, kept per
+# machine (a fresh clone links .venv to it instead of installing again). A
+# .venv of your own (a directory) is kept and brought up to date in place.
+stamp=.requirements.sha256
 want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
-if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "Installing the pinned tools into .venv"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -r requirements-dev.txt
-  echo "$want" >"$stamp"
+venv=.venv
+if [ ! -d .venv ] || [ -L .venv ]; then
+  venv=${FLASK_NGINX_CACHE:-/var/cache/flask-nginx}/venv-${want:0:16}
+  ln -sfn "$venv" .venv
+fi
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/$stamp" 2>/dev/null)" != "$want" ]; then
+  say "Installing the pinned tools into $venv"
+  as_root mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r requirements-dev.txt
+  echo "$want" >"$venv/$stamp"
 fi
 
 # Docker engine
@@ -67,4 +78,42 @@ if [ ! -x .cache/nginx/usr/sbin/nginx ]; then
   dpkg -x "$tmp"/*.deb .cache/nginx
   rm -rf "$tmp"
 fi
+# Package caches for the test containers: each package is downloaded once per
+# machine, not once per container. The containers mount
+#  - $cache/apt-proxy.conf as an apt.conf.d file: the proxy when it answers
+#    here, else empty (apt then goes to the archive directly);
+#  - $cache/pip as root's pip cache (pip still asks the real index, through
+#    the CA bundle, as a user's host does; only the downloads are shared).
+cache=${FLASK_NGINX_CACHE:-/var/cache/flask-nginx}
+as_root mkdir -p "$cache/pip" "$cache/apt-cacher-ng/cache" "$cache/apt-cacher-ng/log"
+# The host's address on Docker's default bridge: every container reaches it.
+gateway=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null || true)
+[ -n "$gateway" ] || gateway=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n 1)
+proxy_answers() { curl -fsS -o /dev/null --max-time 3 "http://${gateway:-127.0.0.1}:3142/acng-report.html" 2>/dev/null; }
+if [ -n "$gateway" ] && ! proxy_answers; then
+  command -v apt-cacher-ng >/dev/null || {
+    say "Installing apt-cacher-ng (the test containers' apt cache)"
+    apt_install apt-cacher-ng || true
+  }
+  if command -v apt-cacher-ng >/dev/null; then
+    say "Starting apt-cacher-ng on $gateway:3142"
+    # Debian's archive as the containers' sources.list names it: the package's
+    # own backends file names mirrors this machine may not reach.
+    printf '%s\n' "CacheDir: $cache/apt-cacher-ng/cache" "LogDir: $cache/apt-cacher-ng/log" \
+      "SupportDir: /usr/lib/apt-cacher-ng" "PidFile: $cache/apt-cacher-ng/pid" "Port: 3142" \
+      "BindAddress: 127.0.0.1 $gateway" "ReportPage: acng-report.html" "ExThreshold: 4" \
+      "Remap-debrep: file:deb_mirror*.gz /debian ; http://deb.debian.org/debian/" \
+      "Remap-secdeb: security.debian.org deb.debian.org/debian-security ; http://deb.debian.org/debian-security/" \
+      | as_root tee "$cache/apt-cacher-ng/acng.conf" >/dev/null
+    as_root apt-cacher-ng -c "$cache/apt-cacher-ng" ForeGround=0 || true
+    for _ in $(seq 20); do proxy_answers && break; sleep 0.5; done
+  fi
+fi
+if [ -n "$gateway" ] && proxy_answers; then
+  echo "Acquire::http::Proxy \"http://$gateway:3142\";" | as_root tee "$cache/apt-proxy.conf.new" >/dev/null
+else
+  say "No apt cache: the test containers download from the archive directly"
+  as_root cp /dev/null "$cache/apt-proxy.conf.new"
+fi
+as_root mv "$cache/apt-proxy.conf.new" "$cache/apt-proxy.conf"
 say "Ready"

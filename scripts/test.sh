@@ -3,33 +3,55 @@
 #   scripts/test.sh                 lint, fast tests, every Molecule scenario
 #   scripts/test.sh lint|unit
 #   scripts/test.sh molecule [SCENARIO...]
-# Stages run one after another; each prints a line when it starts and one with
-# its time when it ends, and the run ends with the total. The first failure
-# stops the run: the fast tier (lint, then the fast tests with pytest -x) runs
-# before any scenario. The test images are built (when images/build.sh changed)
-# once, by scripts/bootstrap.sh; Molecule only starts them (pre_build_image).
-# Every scenario runs under flock $lock: never two at once on this machine,
-# whoever starts them (so do not wrap this script in the same flock: it would
-# wait for itself). When a scenario fails, the lines that say what failed are
-# printed again at the end of the run (what_failed).
+#
+# The whole suite runs in two lanes, to use both cores on purpose:
+#   lane 1: lint, the fast tests, then every other scenario (tls, cluster)
+#   lane 2: the default scenario, the longest
+# A scenario's setup (create, prepare, converge, idempotence: its first
+# converges, the heaviest part) holds the setup lock, so no two first
+# converges overlap; a scenario verifies while the next one sets up. Each
+# scenario logs to its own file; its summary (pytest's last line, the slowest
+# tests, the ansible-playbook runs made inside tests) is printed when it ends,
+# and all of it when it fails, with the lines that say what failed last.
+#
+# Every stage prints its time, and the run ends with a table of them. The
+# first failure stops the run. One run of this script at a time on a machine
+# (the suite lock): scenarios name their containers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-lock=${FLASK_NGINX_MOLECULE_LOCK:-/tmp/flask-nginx-molecule.lock}
-# Scenarios in the order they build on each other.
-all_scenarios=(default tls cluster)
+suite_lock=${FLASK_NGINX_MOLECULE_LOCK:-/tmp/flask-nginx-molecule.lock}
+setup_lock=${FLASK_NGINX_SETUP_LOCK:-/tmp/flask-nginx-setup.lock}
+# Scenarios of lane 1, in the order they run; default runs in lane 2.
+lane1_scenarios=(tls cluster)
+all_scenarios=(default "${lane1_scenarios[@]}")
 
 started=$(date +%s)
-stage= stage_started=
+logs=$(mktemp -d "${TMPDIR:-/tmp}/flask-nginx-test.XXXXXX")
+times=$logs/stage-times
 duration() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $(( s / 60 )) $(( s % 60 )); }
-begin() { stage=$1; stage_started=$(date +%s); echo "==> $stage (at $(duration "$started"))"; }
-end() { echo "--- $stage: ok in $(duration "$stage_started") (total $(duration "$started"))"; stage=; }
-finish() {
-  local rc=$?
-  if [ "$rc" -ne 0 ] && [ -n "$stage" ]; then
-    echo "--- $stage: FAILED after $(duration "$stage_started") (total $(duration "$started"))" >&2
+say() { echo "$*"; }
+# stage NAME COMMAND...: run COMMAND as a stage, timed; its time goes to the table.
+stage() {
+  local name=$1 t0 rc=0
+  shift
+  t0=$(date +%s)
+  say "==> $name (at $(duration "$started"))"
+  "$@" || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    say "--- $name: ok in $(duration "$t0") (total $(duration "$started"))"
+    printf '%s\t%s\tok\n' "$(duration "$t0")" "$name" >>"$times"
+  else
+    say "--- $name: FAILED after $(duration "$t0") (total $(duration "$started"))" >&2
+    printf '%s\t%s\tFAILED\n' "$(duration "$t0")" "$name" >>"$times"
   fi
+  return "$rc"
 }
-trap finish EXIT
+print_times() {
+  [ -s "$times" ] || return 0
+  echo "=== stage times (wall clock; the two lanes overlap)"
+  column -t -s $'\t' "$times" 2>/dev/null || cat "$times"
+  echo "=== total: $(duration "$started")"
+}
 
 part=${1:-all}
 [ $# -gt 0 ] && shift
@@ -38,31 +60,25 @@ case "$part" in
   *) echo "usage: $0 [all|lint|unit|molecule [SCENARIO...]]" >&2; exit 2 ;;
 esac
 
-begin "bootstrap (tools, Docker, test images)"
-scripts/bootstrap.sh
+stage "bootstrap (tools, Docker, test images, package caches)" scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 if [ -z "${FLASK_NGINX_PIP_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   export FLASK_NGINX_PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 fi
-end
+export FLASK_NGINX_CACHE=${FLASK_NGINX_CACHE:-/var/cache/flask-nginx}
 
 run_lint() {
-  begin yamllint
-  yamllint --strict .
-  end
-  begin "ansible-lint (production profile)"
-  ansible-lint --profile production
-  end
-  begin "container flags of the scenarios (images/systemd-container.yml)"
-  python3 images/systemd_container.py check molecule/*/molecule.yml
-  end
+  stage yamllint yamllint --strict . || return 1
+  stage "ansible-lint (production profile)" ansible-lint --profile production || return 1
+  stage "container flags of the scenarios (images/systemd-container.yml)" \
+    python3 images/systemd_container.py check molecule/*/molecule.yml
 }
 run_unit() {
-  begin "fast tests (pytest -x, no containers)"
-  pytest -x -q --durations=15 tests
-  end
+  # Independent tests, on both cores (pytest-xdist); the slowest 15 at the end.
+  stage "fast tests (pytest -n 2, no containers)" pytest -q -n 2 --dist loadfile --durations=15 tests
 }
+
 # A scenario's output is long and what failed is far above its end (Molecule's
 # cleanup and destroy come after): print those lines again, last. They are
 # pytest's summary (FAILED/ERROR test - message) and Ansible's failed tasks.
@@ -70,31 +86,93 @@ what_failed() {  # SCENARIO LOG
   local lines
   lines=$(sed -E 's/\x1b\[[0-9;]*m//g; s/^[[:space:]]*│ ?//' "$2" \
     | grep -E '^(FAILED|ERROR|CRITICAL) [^-]|^(fatal|failed): \[|^\* \[' | cut -c1-400 | tail -n 20) || true
-  echo "=== what failed in molecule test -s $1 (the lines from its output above):" >&2
+  echo "=== what failed in molecule -s $1 (the lines from its output above):" >&2
   echo "${lines:-(no FAILED, ERROR or fatal line: read the output above)}" >&2
 }
-run_molecule() {
-  local scenarios=("$@") s log
-  [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all_scenarios[@]}")
-  for s in "${scenarios[@]}"; do
-    begin "molecule test -s $s"
-    flock -n "$lock" true || echo "    waiting for $lock (another Molecule run on this machine)"
-    log=$(mktemp "${TMPDIR:-/tmp}/flask-nginx-molecule-$s.XXXXXX")
-    # Wide lines, so that a test's id and its message stay on one line.
-    if ! COLUMNS=${COLUMNS:-200} flock "$lock" molecule test -s "$s" 2>&1 | tee "$log"; then
-      what_failed "$s" "$log"
-      rm -f "$log"
-      return 1
-    fi
-    rm -f "$log"
-    end
+# What a passing scenario's verify says about time: the slowest tests, the
+# ansible-playbook runs made inside tests, and pytest's last line.
+scenario_summary() {  # SCENARIO LOG
+  echo "=== molecule -s $1: its verify's slowest tests and playbook runs"
+  sed -E 's/\x1b\[[0-9;]*m//g; s/^[[:space:]]*│ ?//' "$2" | awk '
+    /^=+ slowest [0-9]+ durations =+$/ || /^=+ ansible-playbook runs inside tests/ { show = 1 }
+    /^=+ .*(passed|failed|error).* in [0-9.]+s/ { print; show = 0; next }
+    /^=+ short test summary/ { show = 0 }
+    show { print }'
+}
+molecule_step() {  # SCENARIO STEP LOG
+  echo "### molecule $2 -s $1" >>"$3"
+  COLUMNS=${COLUMNS:-200} molecule "$2" -s "$1" >>"$3" 2>&1
+}
+# create, prepare, converge, idempotence: under the setup lock (a subshell,
+# so that the lock goes with it).
+scenario_setup() (  # SCENARIO LOG
+  exec 8>"$setup_lock"
+  flock 8
+  for step in destroy create prepare converge idempotence; do
+    molecule_step "$1" "$step" "$2" || exit 1
   done
+)
+run_scenario() {  # SCENARIO
+  local s=$1 log=$logs/$1.log
+  : >"$log"
+  say "    molecule -s $s logs to $log"
+  if stage "molecule -s $s: setup (create, prepare, converge, idempotence)" scenario_setup "$s" "$log" \
+    && stage "molecule -s $s: verify" molecule_step "$s" verify "$log"; then
+    stage "molecule -s $s: destroy" molecule_step "$s" destroy "$log" || return 1
+    scenario_summary "$s" "$log"
+    return 0
+  fi
+  sed -E 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 300 >&2
+  what_failed "$s" "$log"
+  molecule_step "$s" destroy /dev/null || true
+  return 1
+}
+run_molecule() {  # SCENARIO...
+  local s
+  for s in "$@"; do run_scenario "$s" || return 1; done
 }
 
+# Lanes run in the background, each in its own process group (job control);
+# the first to fail stops the others.
+lane_pids=()
+run_lanes() {  # LANE...: each a command line of the functions above
+  local lane rc=0 pid
+  set -m
+  for lane in "$@"; do
+    ( eval "$lane" ) &
+    lane_pids+=("$!")
+  done
+  for _ in "${lane_pids[@]}"; do
+    if ! wait -n; then
+      rc=1
+      for pid in "${lane_pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
+      break
+    fi
+  done
+  wait || true
+  set +m
+  return "$rc"
+}
+
+rc=0
+exec 9>"$suite_lock"
 case "$part" in
-  all) run_lint; run_unit; run_molecule ;;
-  lint) run_lint ;;
-  unit) run_unit ;;
-  molecule) run_molecule "$@" ;;
+  all)
+    flock -n 9 || { echo "    waiting for $suite_lock (another run of the suite on this machine)"; flock 9; }
+    run_lanes "run_lint && run_unit && run_molecule ${lane1_scenarios[*]}" "run_molecule default" || rc=$?
+    ;;
+  lint) run_lint || rc=$? ;;
+  unit) run_unit || rc=$? ;;
+  molecule)
+    flock -n 9 || { echo "    waiting for $suite_lock (another run of the suite on this machine)"; flock 9; }
+    [ $# -gt 0 ] || set -- "${all_scenarios[@]}"
+    run_molecule "$@" || rc=$?
+    ;;
 esac
+print_times
+if [ "$rc" -ne 0 ]; then
+  echo "--- $part: FAILED, total $(duration "$started") (the scenarios' logs: $logs)" >&2
+  exit "$rc"
+fi
+rm -rf "$logs"
 echo "--- $part: passed, total $(duration "$started")"
