@@ -47,6 +47,23 @@ if [ -z "${FLASK_NGINX_PIP_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificate
 fi
 end
 
+# antsibull-docs reads the collection through ansible-doc, which does not list modules that are
+# symbolic links (plugins/modules/ links into the role), so their docs would go unchecked: lint a
+# copy of the working tree (the files git tracks or would add) with the links made files. The
+# collection's dependencies (community.crypto) are those the pinned ansible package bundles.
+lint_collection_docs() {
+  local tmp dest collections rc=0
+  tmp=$(mktemp -d)
+  dest=$tmp/ansible_collections/flask_nginx/flask_nginx
+  mkdir -p "$dest"
+  git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
+    | tar --null -T - -chf - | tar -xf - -C "$dest"
+  collections=$(python3 -c 'import ansible_collections, os; print(os.path.dirname(list(ansible_collections.__path__)[0]))')
+  (cd "$dest" && ANSIBLE_COLLECTIONS_PATH="$collections" antsibull-docs lint-collection-docs --plugin-docs .) || rc=$?
+  rm -rf "$tmp"
+  return "$rc"
+}
 run_lint() {
   begin yamllint
   yamllint --strict .
@@ -56,6 +73,12 @@ run_lint() {
   end
   begin "container flags of the scenarios (images/systemd-container.yml)"
   python3 images/systemd_container.py check molecule/*/molecule.yml
+  end
+  begin "collection docs (antsibull-docs lint-collection-docs --plugin-docs)"
+  lint_collection_docs
+  end
+  begin "changelog fragments (antsibull-changelog lint)"
+  antsibull-changelog lint
   end
 }
 run_unit() {
