@@ -149,7 +149,7 @@ GAP_STEPS = (("bare", "gunicorn"), ("quiet", "bare"), ("ours", "quiet"))
 GAP_TEXT = {
     ("bare", "gunicorn"): "the hop: the thinnest Nginx (proxy_pass, keep-alive) ÷ Gunicorn alone",
     ("quiet", "bare"): "the role's server block and the app's use of its headers: ours, line off ÷ the thinnest Nginx",
-    ("ours", "quiet"): "Gunicorn's journal line per request (#13): ours ÷ ours, line off",
+    ("ours", "quiet"): "Gunicorn's journal line per request: ours ÷ ours, line off",
 }
 TARGETS = {
     "ours_vs_gunicorn": 1.0,
@@ -776,22 +776,23 @@ def chart(results):
     fig.savefig(BENCH / "results.png", dpi=110)
 
 
-README_BEGIN = "<!-- BEGIN BENCH RESULTS (bench/run.py writes this block from bench/results.json) -->"
-README_END = "<!-- END BENCH RESULTS -->"
+RESULTS_PAGE = ROOT / "docs" / "performance.md"
+RESULTS_BEGIN = "<!-- BEGIN BENCH RESULTS (bench/run.py writes this block from bench/results.json) -->"
+RESULTS_END = "<!-- END BENCH RESULTS -->"
 
 
-def readme_block(results):
-    """The README's results: date, hardware, versions, every target with its value."""
+def results_block(results):
+    """The results block of docs/performance.md: date, hardware, versions, every target with its value."""
     m, v = results["machine"], results["versions"]
     lat = results["latency"]["summary"]
     lines = [
-        README_BEGIN,
+        RESULTS_BEGIN,
         f"### Results ({results['date']}, {m['cores']} cores, {m['cpu']})",
         "",
         f"From one locked run of `make bench` ({results['total_s']} s) on the {m['cores']}-core machine "
         f"CI uses ({m['cpu']}, `nproc` = {m['cores']}); {v['nginx'].replace('nginx version: ', '')}, "
         f"{v['gunicorn']}, {v['python']} in the container, {v['ansible']} on the controller. "
-        "Full tables: [bench/results.md](bench/results.md), chart: [bench/results.png](bench/results.png), "
+        "Full tables: [bench/results.md](../bench/results.md), chart: [bench/results.png](../bench/results.png), "
         "every round: `bench/results.json`.",
         "",
         f"| target (one run, side by side, median of {results['settings']['rounds']} interleaved rounds) | measured | target | |",
@@ -810,27 +811,27 @@ def readme_block(results):
         + "".join(f"; ours {VARIANTS[v]['text']} " + ", ".join(f"{k} {x:.0f} µs" for k, x in lat[v]["cpu_us_per_request"].items())
                   + f", p50 {lat[v]['p50_ms']:.2f} ms, p99 {lat[v]['p99_ms']:.2f} ms" for v in VARIANTS if v in lat)
         + ".",
-        README_END,
+        RESULTS_END,
     ]
     return "\n".join(lines)
 
 
-def write_readme(results):
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if README_BEGIN in text and README_END in text:
-        start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
-        readme.write_text(text[:start] + readme_block(results) + text[end:])
+def write_results_page(results):
+    """Rewrite the results block of docs/performance.md; the rest of the page stays as it is."""
+    text = RESULTS_PAGE.read_text()
+    if RESULTS_BEGIN in text and RESULTS_END in text:
+        start, end = text.index(RESULTS_BEGIN), text.index(RESULTS_END) + len(RESULTS_END)
+        RESULTS_PAGE.write_text(text[:start] + results_block(results) + text[end:])
 
 
 def report(results):
-    """Ratios, results.json, results.md, the chart and the README's block, from the measurements."""
+    """Ratios, results.json, results.md, the chart and the block of docs/performance.md, from the measurements."""
     results["latency"]["summary"] = {setup: latency_summary(rs) for setup, rs in results["latency"]["runs"].items()}
     results["ratios"] = ratios(results)
     results["targets"] = TARGETS
     write_results(results)
     chart(results)
-    write_readme(results)
+    write_results_page(results)
     for what, value, target, v in ratio_rows(results):
         print(f"  {what}: {value} (target {target or '-'}) {v.replace('*', '')}")
     print(f"wrote {BENCH / 'results.md'}, results.json, results.png")

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Write the README's table of role variables from the role's argument spec.
+"""Write docs/variables.md, the reference of the role's variables, from the role's argument spec.
 
-    python3 scripts/docs.py           rewrite the table in README.md
-    python3 scripts/docs.py --check   exit 1 if README.md's table is stale (tests/test_readme.py)
+    python3 scripts/docs.py           rewrite docs/variables.md
+    python3 scripts/docs.py --check   exit 1 if docs/variables.md is stale (tests/test_readme.py)
 
-Source of truth: roles/flask_nginx/meta/argument_specs.yml (entry point main):
-every option with its type, default, choices and the first sentence of its
-description (two when the first is short). The table is grouped by the "# --- Section ---" comments of
-roles/flask_nginx/defaults/main.yml, in that file's order; options without a
-default there come last, alphabetically. Only the text between the markers
-below is written; the rest of README.md is left as it is.
+Source of truth: roles/flask_nginx/meta/argument_specs.yml. For the entry point main,
+every option with its type, default, choices and the first sentence of its description
+(two when the first is short). The page opens with the essential variables (ESSENTIALS
+below: what a first deployment sets, at most 10), then one table per concern, grouped by
+the "# --- Section ---" comments of roles/flask_nginx/defaults/main.yml, in that file's
+order; options without a default there come last, alphabetically. Every other entry point
+of the spec (tasks_from) gets a table of its own options at the end. The whole page is
+generated: edit the spec, never the page.
 """
 import argparse
 import difflib
@@ -26,9 +28,20 @@ REPO = Path(__file__).resolve().parent.parent
 ROLE = REPO / "roles" / "flask_nginx"
 SPEC = ROLE / "meta" / "argument_specs.yml"
 DEFAULTS = ROLE / "defaults" / "main.yml"
-README = REPO / "README.md"
-BEGIN = "<!-- BEGIN VARIABLES (scripts/docs.py) -->"
-END = "<!-- END VARIABLES -->"
+PAGE = REPO / "docs" / "variables.md"
+# The variables a first deployment sets (README.md shows them in one block), in that order.
+ESSENTIALS = (
+    "flask_nginx_app_name",
+    "flask_nginx_app_src",
+    "flask_nginx_wsgi_app",
+    "flask_nginx_app_env",
+    "flask_nginx_server_names",
+    "flask_nginx_tls_mode",
+    "flask_nginx_acme_email",
+    "flask_nginx_acme_staging",
+)
+MAX_ESSENTIALS = 10
+GENERATED = "<!-- Generated from roles/flask_nginx/meta/argument_specs.yml by scripts/docs.py: edit that file, then run python3 scripts/docs.py. -->"
 REGENERATE = "run python3 scripts/docs.py"
 MAX_DEFAULT = 60  # characters of a rendered list or dict before it is shortened
 SHORT_SENTENCE = 50  # characters: a shorter first sentence takes the second one along
@@ -175,61 +188,87 @@ def cell(text):
     return text.replace("|", "\\|")
 
 
-def table(spec, defaults_text):
-    options = spec["argument_specs"]["main"]["options"]
+def rows(options, names):
+    lines = ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
+    for name in names:
+        option = options[name]
+        text = description(option) + render_choices(option.get("choices"))
+        lines.append(f"| {code(name)} | {render_type(option)} | {cell(render_default(option))} | {cell(text)} |")
+    return lines
+
+
+def anchor(title):
+    """GitHub's anchor of a heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", title.lower()).replace(" ", "-")
+
+
+def page(spec, defaults_text):
+    """The whole of docs/variables.md."""
+    specs = spec["argument_specs"]
+    options = specs["main"]["options"]
+    missing = [name for name in ESSENTIALS if name not in options]
+    if missing or len(ESSENTIALS) > MAX_ESSENTIALS:
+        raise SystemExit(f"scripts/docs.py: ESSENTIALS must name at most {MAX_ESSENTIALS} options of the spec; "
+                         f"not in the spec: {missing}")
     where, order = sections(defaults_text)
     position = {name: index for index, name in enumerate(order)}
     groups = {}
     for name in sorted(options, key=lambda n: (n not in position, position.get(n, 0), n)):
-        groups.setdefault(where.get(name, UNGROUPED), []).append(name)
+        if name not in ESSENTIALS:
+            groups.setdefault(where.get(name, UNGROUPED), []).append(name)
+    others = [name for name in specs if name != "main"]
     lines = [
-        BEGIN,
-        "<!-- Generated from roles/flask_nginx/meta/argument_specs.yml: edit that file, then "
-        f"{REGENERATE}. -->",
+        "# Variables",
         "",
-        "| Variable | Type | Default | Description |",
-        "|---|---|---|---|",
+        GENERATED,
+        "",
+        f"The role has {len(options)} variables. A first deployment sets the essentials below; every other",
+        "variable has a default that works, grouped here by concern. The full description of each is in",
+        "`ansible-doc -t role -r roles flask_nginx` (run after `make bootstrap && . .venv/bin/activate`).",
+        "A value of the wrong type, outside its choices or refused by the role's rules stops the run",
+        "before any change, naming the variable, its value and what is allowed.",
+        "",
+        "- [Essentials](#essentials)",
     ]
+    lines += [f"- [{title}](#{anchor(title)})" for title in groups]
+    lines += [f"- [Entry point `{name}`](#{anchor('Entry point ' + name)})" for name in others]
+    lines += ["", "## Essentials", "", *rows(options, ESSENTIALS)]
     for title, names in groups.items():
-        lines.append(f"| **{cell(title)}** | | | |")
-        for name in names:
-            option = options[name]
-            text = description(option) + render_choices(option.get("choices"))
-            lines.append(f"| {code(name)} | {render_type(option)} | {cell(render_default(option))} | {cell(text)} |")
+        lines += ["", f"## {title}", "", *rows(options, names)]
+    for name in others:
+        entry = specs[name]
+        lines += ["", f"## Entry point `{name}`", ""]
+        if entry.get("short_description"):
+            lines += [plain(entry["short_description"]), ""]
+        lines += [f"`tasks_from: {name}`.", ""]
+        lines += rows(entry.get("options") or {}, sorted(entry.get("options") or {}))
     lines.append("")
-    lines.append(END)
     return "\n".join(lines)
-
-
-def updated_readme(readme_text, block):
-    start, end = readme_text.find(BEGIN), readme_text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"README.md lacks the markers {BEGIN} ... {END} (in the section Variables)")
-    return readme_text[:start] + block + readme_text[end + len(END):]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale, change nothing")
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/variables.md is stale, change nothing")
     args = parser.parse_args(argv)
     spec = yaml.safe_load(SPEC.read_text())
-    current = README.read_text()
-    wanted = updated_readme(current, table(spec, DEFAULTS.read_text()))
+    current = PAGE.read_text() if PAGE.exists() else ""
+    wanted = page(spec, DEFAULTS.read_text())
     if args.check:
         if current != wanted:
             diff = difflib.unified_diff(current.splitlines(), wanted.splitlines(),
-                                        "README.md", "README.md (generated)", n=0, lineterm="")
+                                        "docs/variables.md", "docs/variables.md (generated)", n=0, lineterm="")
             sys.stderr.write("\n".join(list(diff)[:40]) + "\n")
-            sys.stderr.write("README.md's variable table does not match meta/argument_specs.yml: "
+            sys.stderr.write("docs/variables.md does not match meta/argument_specs.yml: "
                              f"{REGENERATE}\n")
             return 1
-        print("README.md's variable table is up to date")
+        print("docs/variables.md is up to date")
         return 0
     if current != wanted:
-        README.write_text(wanted)
-        print("README.md: variable table written")
+        PAGE.parent.mkdir(exist_ok=True)
+        PAGE.write_text(wanted)
+        print("docs/variables.md written")
     else:
-        print("README.md: variable table already up to date")
+        print("docs/variables.md already up to date")
     return 0
 
 

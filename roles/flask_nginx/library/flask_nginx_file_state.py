@@ -13,8 +13,8 @@ module: flask_nginx_file_state
 short_description: Which of many paths differ from their wanted type, content, mode, owner, group or link target
 description:
   - Reads, never changes. The role asks once per group of files it manages, then runs its
-    template, copy and file tasks only for the paths listed in RV(differ): one round trip
-    instead of two per unchanged file. A path is listed unless every wanted property is
+    template, copy and file tasks only for the paths listed in RV(differ). That is one round
+    trip instead of two per unchanged file. A path is listed unless every wanted property is
     proven equal, so a task is never skipped on a guess.
 options:
   files:
