@@ -16,7 +16,6 @@ the fixture below (which makes pytest use it); test modules import the helpers.
 import json
 import os
 import shlex
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import pytest
 import testinfra
 
-import http_load
 from playbook_times import timed_run
 
 HERE = Path(__file__).resolve().parent

@@ -4,15 +4,14 @@ echo, Server-Sent Events and an upload path (molecule/default/shop.yml); mainten
 mode is switched under load."""
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import time
 
 import pytest
-from conftest import APP, wait_for
-from flask_nginx_testing import output, project_file, run_playbook, scenario_file
+from conftest import APP, UNIT, Http, read_journal
+from flask_nginx_testing import output, run_playbook, scenario_file
 from http_load import Load
 
 testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
@@ -74,17 +73,6 @@ def current_release(host):
     return os.path.basename(host.file(f"/opt/{APP}/current").linked_to)
 
 
-def queue_job(http, payload):
-    status, _, body = http.get("/api/jobs", "-X", "POST", "--data-binary", payload)
-    assert status == 201, body
-    return json.loads(body)["id"]
-
-
-def job_done(http, job):
-    info = http.json(f"/api/jobs/{job}")
-    return info if info.get("status") == "done" else None
-
-
 @pytest.fixture
 def variant(tmp_path, sample_app):
     """A copy of the sample app with another VERSION: a new release."""
@@ -100,25 +88,6 @@ def test_migration_ran_before_the_release_went_live(http):
     """The first request of the release needs the migrated schema, and gets it."""
     assert http.json("/api/schema")["version"] >= 2
     assert http.get("/api/greeting")[0] == 200
-
-
-def test_pre_switch_commands_run_once_per_release(host, variant):
-    """A new release: its migration runs once (the marker on the host), a re-run with the
-    same release runs nothing."""
-    limit = ("--limit", host.backend.get_hostname())
-    v2 = variant(20)
-    try:
-        result = shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
-        assert result.returncode == 0, output(result)
-        assert "TASK [flask_nginx : Run the pre-switch commands of the new release]" in result.stdout
-        release = current_release(host)
-        assert host.file(f"/var/lib/flask-nginx/{APP}/pre-switch/{release}").exists
-        again = shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
-        assert again.returncode == 0, output(again)
-        assert re.search(r"Run the pre-switch commands of the new release\] \*+\nskipping", again.stdout), output(again)
-    finally:
-        restored = shop(*limit)
-        assert restored.returncode == 0, output(restored)
 
 
 def test_failing_migration_keeps_the_previous_release_and_redacts_secrets(host, http, variant):
@@ -138,47 +107,48 @@ def test_failing_migration_keeps_the_previous_release_and_redacts_secrets(host, 
         assert restored.returncode == 0, output(restored)
 
 
-def test_worker_processes_jobs_with_the_code_of_the_current_release(host, http, variant):
-    """A job is done by the worker; after a deploy by the new release's code, after a
-    rollback by the previous one again."""
-    limit = ("--limit", host.backend.get_hostname())
-    job = queue_job(http, "first")
-    done = wait_for(lambda: job_done(http, job))
-    assert done and str(done["done_by_version"]) == "1", done
-    v2 = variant(2)
-    try:
-        result = shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
-        assert result.returncode == 0, output(result)
-        job = queue_job(http, "second")
-        done = wait_for(lambda: job_done(http, job))
-        assert done and str(done["done_by_version"]) == "2", done
-        rollback = run_playbook(project_file("playbooks", "rollback.yml"), "-e",
-                                json.dumps({"flask_nginx_app_name": APP, "flask_nginx_server_names": ["shop.test"],
-                                            "flask_nginx_workers": [{"name": "jobs", "command": "flask --app app worker"}]}),
-                                *limit)
-        assert rollback.returncode == 0, output(rollback)
-        job = queue_job(http, "third")
-        done = wait_for(lambda: job_done(http, job))
-        assert done and str(done["done_by_version"]) == "1", done
-    finally:
-        restored = shop(*limit)
-        assert restored.returncode == 0, output(restored)
-
-
-def test_removing_a_worker_removes_its_units(host):
-    limit = ("--limit", host.backend.get_hostname())
+@pytest.fixture(scope="module")
+def variant_story(host):
+    """One converge with other settings (no background worker, Gunicorn's gevent worker
+    class), then the configured ones again: what each showed."""
+    limit, http = ("--limit", host.backend.get_hostname()), Http(host)
     unit = f"{APP}-worker-jobs@1.service"
-    assert host.service(unit).is_running
-    try:
-        result = shop("-e", '{"flask_nginx_workers": []}', *limit)
-        assert result.returncode == 0, output(result)
-        assert not host.service(unit).is_running
-        assert not host.file(f"/etc/systemd/system/{APP}-worker-jobs@.service").exists
-        assert not host.file(f"/etc/systemd/system/multi-user.target.wants/{unit}").exists
-    finally:
-        restored = shop(*limit)
-        assert restored.returncode == 0, output(restored)
-    assert host.service(unit).is_running
+    seen = {"unit": unit, "running before": host.service(unit).is_running,
+            "since": host.check_output("date '+%Y-%m-%d %H:%M:%S'")}
+    seen["result"] = shop("-e", json.dumps({"flask_nginx_workers": [], "flask_nginx_gunicorn_worker_class": "gevent"}),
+                          *limit)
+    seen["running"] = host.service(unit).is_running
+    seen["template"] = host.file(f"/etc/systemd/system/{APP}-worker-jobs@.service").exists
+    seen["wanted"] = host.file(f"/etc/systemd/system/multi-user.target.wants/{unit}").exists
+    seen["app"] = http.json("/api/info")["app"]
+    seen["journal"] = read_journal(host, f"{UNIT}.service", lambda text: "Using worker: gevent" in text,
+                                   f"--since '{seen['since']}'")
+    seen["marker"] = host.file(f"/opt/{APP}/gunicorn/.flask-nginx-gunicorn-version").content_string.strip()
+    seen["restored"] = shop(*limit)
+    seen["running after"] = host.service(unit).is_running
+    seen["app after"] = http.json("/api/info")["app"]
+    return seen
+
+
+def test_removing_a_worker_removes_its_units(variant_story):
+    assert variant_story["running before"]
+    assert variant_story["result"].returncode == 0, output(variant_story["result"])
+    assert not variant_story["running"]
+    assert not variant_story["template"]
+    assert not variant_story["wanted"]
+    assert variant_story["restored"].returncode == 0, output(variant_story["restored"])
+    assert variant_story["running after"]
+
+
+def test_the_gevent_worker_class_serves_the_app(variant_story):
+    """flask_nginx_gunicorn_worker_class: gevent. Gunicorn's gevent worker imports `packaging`,
+    which only Gunicorn's `gevent` extra brings: without it the unit never starts."""
+    assert variant_story["result"].returncode == 0, output(variant_story["result"])
+    assert variant_story["app"] == APP
+    assert "Using worker: gevent" in variant_story["journal"], variant_story["journal"]
+    assert variant_story["marker"] == "gunicorn[gevent]==27.0.1 gevent==26.9.0"
+    assert variant_story["restored"].returncode == 0, output(variant_story["restored"])
+    assert variant_story["app after"] == APP
 
 
 def test_worker_runs_as_the_app_in_its_sandbox(host):

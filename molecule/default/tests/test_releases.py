@@ -1,11 +1,18 @@
 """default scenario: releases. A new release goes live only once it loads; a bad
 one fails the play with its own error and the previous release keeps
-answering 200; a rollback brings the previous release back."""
+answering 200; a rollback brings the previous release back.
+
+The story of a good release is played once (`release_story`, one deploy, one
+re-run, one rollback, one converge back to the configured source) and every test
+of it asserts on what was observed at its step: its migration, its background
+worker, the served release."""
 import json
+import os
+import re
 import shutil
 
 import pytest
-from conftest import APP
+from conftest import APP, Http, wait_for
 from flask_nginx_testing import output, project_file, run_playbook, scenario_file
 
 # Each test here runs whole plays; once, on Debian 12, is enough to prove the behaviour.
@@ -29,35 +36,91 @@ def current_release(host):
     return host.file(f"/opt/{APP}/current").linked_to
 
 
+def served_release(host):
+    return host.file(f"/run/gunicorn-{APP}/release").content_string.strip()
+
+
 def still_serving_v1(http):
     info = http.json("/api/info")
     assert info["version"] == "1"
     assert http.get("/healthz")[0] == 200
 
 
-def test_deploy_v2_then_roll_back_to_v1(host, http, tmp_path, sample_app):
-    v1 = current_release(host)
-    v2 = variant(tmp_path, sample_app, "v2", lambda src: (src / "VERSION").write_text("2\n"))
-    limit = ("--limit", host.backend.get_hostname())
-    result = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
-    assert result.returncode == 0, output(result)
-    assert current_release(host) != v1
-    # The deploy ended when Gunicorn's workers of v2 were there (its health check waits for them).
-    assert current_release(host).endswith("/" + host.file(f"/run/gunicorn-{APP}/release").content_string.strip())
-    assert http.served_version("2") == "2"
+def job_done_by(http, payload):
+    """The version of the code that did a job queued now (the worker's answer), or None."""
+    status, _, body = http.get("/api/jobs", "-X", "POST", "--data-binary", payload)
+    assert status == 201, body
+    job = json.loads(body)["id"]
+    done = wait_for(lambda: (lambda info: info if info.get("status") == "done" else None)(http.json(f"/api/jobs/{job}")))
+    return str(done["done_by_version"]) if done else None
 
-    result = run_playbook(project_file("playbooks", "rollback.yml"),
-                          "-e", '{"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"]}', *limit)
-    assert result.returncode == 0, output(result)
-    assert current_release(host) == v1
-    # The rollback ended when Gunicorn's workers of v1 were there (its health check waits for them).
-    assert v1.endswith("/" + host.file(f"/run/gunicorn-{APP}/release").content_string.strip())
-    assert http.served_version("1") == "1"
+
+@pytest.fixture(scope="module")
+def release_story(host, tmp_path_factory, sample_app):
+    """v1 is live; v2 is deployed, deployed again, rolled back, and the configured
+    source (v1) converged again. What each step showed, by step."""
+    http, limit = Http(host), ("--limit", host.backend.get_hostname())
+    seen = {"v1": current_release(host), "job before": job_done_by(http, "first")}
+    v2 = variant(tmp_path_factory.mktemp("story"), sample_app, "v2", lambda src: (src / "VERSION").write_text("2\n"))
+
+    deploy = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+    seen["deploy"] = {"result": deploy, "current": current_release(host), "served": served_release(host)}
+    if deploy.returncode == 0:
+        release = os.path.basename(seen["deploy"]["current"])
+        seen["deploy"].update(marker=host.file(f"/var/lib/flask-nginx/{APP}/pre-switch/{release}").exists,
+                              version=http.served_version("2"), job=job_done_by(http, "second"))
+    seen["again"] = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+
+    rollback = run_playbook(project_file("playbooks", "rollback.yml"), "-e", json.dumps({
+        "flask_nginx_app_name": APP, "flask_nginx_server_names": ["shop.test"],
+        "flask_nginx_workers": [{"name": "jobs", "command": "flask --app app worker"}]}), *limit)
+    seen["rollback"] = {"result": rollback, "current": current_release(host), "served": served_release(host)}
+    if rollback.returncode == 0:
+        seen["rollback"].update(version=http.served_version("1"), job=job_done_by(http, "third"))
 
     # Back to the configured source: v1 is current already, nothing to do for the shop.
-    result = converge_shop(*limit)
-    assert result.returncode == 0, output(result)
-    assert current_release(host) == v1
+    back = converge_shop(*limit)
+    seen["back"] = {"result": back, "current": current_release(host)}
+    return seen
+
+
+def test_deploy_v2_then_roll_back_to_v1(release_story):
+    v1, deploy, rollback, back = (release_story[k] for k in ("v1", "deploy", "rollback", "back"))
+    assert deploy["result"].returncode == 0, output(deploy["result"])
+    assert deploy["current"] != v1
+    # The deploy ended when Gunicorn's workers of v2 were there (its health check waits for them).
+    assert deploy["current"].endswith("/" + deploy["served"])
+    assert deploy["version"] == "2"
+
+    assert rollback["result"].returncode == 0, output(rollback["result"])
+    assert rollback["current"] == v1
+    # The rollback ended when Gunicorn's workers of v1 were there (its health check waits for them).
+    assert v1.endswith("/" + rollback["served"])
+    assert rollback["version"] == "1"
+
+    assert back["result"].returncode == 0, output(back["result"])
+    assert back["current"] == v1
+
+
+def test_pre_switch_commands_run_once_per_release(release_story):
+    """A new release: its migration runs once (the marker on the host), a re-run with the
+    same release runs nothing."""
+    deploy, again = release_story["deploy"], release_story["again"]
+    assert deploy["result"].returncode == 0, output(deploy["result"])
+    assert "TASK [flask_nginx : Run the pre-switch commands of the new release]" in deploy["result"].stdout
+    assert deploy["marker"]
+    assert again.returncode == 0, output(again)
+    assert re.search(r"Run the pre-switch commands of the new release\] \*+\nskipping", again.stdout), output(again)
+
+
+def test_worker_processes_jobs_with_the_code_of_the_current_release(release_story):
+    """A job is done by the worker; after a deploy by the new release's code, after a
+    rollback by the previous one again."""
+    assert release_story["job before"] == "1"
+    assert release_story["deploy"]["result"].returncode == 0, output(release_story["deploy"]["result"])
+    assert release_story["deploy"]["job"] == "2"
+    assert release_story["rollback"]["result"].returncode == 0, output(release_story["rollback"]["result"])
+    assert release_story["rollback"]["job"] == "1"
 
 
 @pytest.mark.parametrize("case, change, message", [
@@ -96,18 +159,3 @@ def test_broken_nginx_snippet_fails_and_changes_nothing_live(host, http):
     assert not host.run("ls /etc/nginx/sites-available/ /etc/nginx/conf.d/ | grep '~$'").stdout.strip(), "backups left"
     host.run_expect([0], "nginx -t")
     still_serving_v1(http)
-
-
-def test_secret_values_never_appear_in_converge_output(host):
-    """A converge that rotates the secret (so the environment file changes),
-    with -v and --diff: neither the old nor the new value may show."""
-    new_secret = "rotated-Secret-Value-4711"
-    extra = '{"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": "%s"}}' % new_secret
-    result = converge_shop("-v", "--diff", "-e", extra, "--limit", host.backend.get_hostname())
-    assert result.returncode == 0, output(result)
-    text = output(result, tail=None)
-    assert "environment file holds its settings and secrets" in text
-    assert new_secret not in text and "s3cr3t-Molecule-Value" not in text
-    assert new_secret in host.file(f"/etc/flask-nginx/{APP}/app.env").content_string
-    restored = converge_shop("--limit", host.backend.get_hostname())
-    assert restored.returncode == 0, output(restored)

@@ -6,7 +6,7 @@ import shlex
 import time
 
 import pytest
-from conftest import APP, UNIT, read_journal, wait_for
+from conftest import APP, UNIT, Http, read_journal, wait_for
 from flask_nginx_testing import output, run_playbook, scenario_file
 
 # Most of these run whole plays: once, on Debian 12, is enough to prove each fix (both
@@ -113,25 +113,16 @@ def test_app_may_write_to_its_writable_dirs(host):
     assert host.run(f"{probe} 'echo x > /srv/probe'").rc != 0
 
 
-def test_tags_app_alone_puts_a_new_release_live(host, http, tmp_path, sample_app):
+def test_tags_app_alone_puts_a_new_release_live(tags_app_story):
     """--tags flask_nginx_app switches `current`; Gunicorn must serve it at once (it
     reloads whenever it serves another release than current), not on some later run."""
-    import shutil
-    source = tmp_path / "v3"
-    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
-    (source / "VERSION").write_text("3\n")
-    limit = ("--limit", host.backend.get_hostname())
-    try:
-        result = play("shop.yml", "--tags", "flask_nginx_app", "-e", json.dumps({"flask_nginx_app_src": str(source)}), *limit)
-        assert result.returncode == 0, output(result)
-        # The play ended when Gunicorn's new workers were there (its health check waits for them).
-        served = host.file(f"/run/{UNIT}/release").content_string.strip()
-        assert host.file(f"/opt/{APP}/current").linked_to.endswith("/" + served)
-        assert http.served_version("3") == "3"
-    finally:
-        restored = play("shop.yml", *limit)
-        assert restored.returncode == 0, output(restored)
-    assert http.served_version("1") == "1"  # the restore reloaded Gunicorn gracefully
+    result = tags_app_story["result"]
+    assert result.returncode == 0, output(result)
+    # The play ended when Gunicorn's new workers were there (its health check waits for them).
+    assert tags_app_story["current"].endswith("/" + tags_app_story["served"])
+    assert tags_app_story["version"] == "4"
+    assert tags_app_story["restored"].returncode == 0, output(tags_app_story["restored"])
+    assert tags_app_story["version after"] == "1"  # the restore reloaded Gunicorn gracefully
 
 
 def test_tags_health_alone_checks_an_https_site_over_https(host):
@@ -139,32 +130,6 @@ def test_tags_health_alone_checks_an_https_site_over_https(host):
     result = play("blog.yml", "-v", "--tags", "flask_nginx_health", "--limit", host.backend.get_hostname())
     assert result.returncode == 0, output(result)
     assert "https://127.0.0.1:443/healthz (as blog.test) -> 200" in output(result, tail=None)
-
-
-def test_secrets_never_appear_with_vvv_on_success_or_failure(host, tmp_path, sample_app):
-    """-vvv, once rotating the secret (success) and once with a release whose import fails
-    with the secret in its traceback: the value never shows, the failure is redacted."""
-    import shutil
-    limit = ("--limit", host.backend.get_hostname())
-    secret = "vvv-Secret-Value-0815"
-    env = {"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": secret}}
-    try:
-        result = play("shop.yml", "-vvv", "--diff", "-e", json.dumps(env), *limit)
-        assert result.returncode == 0, output(result)
-        assert secret not in output(result, tail=None)
-
-        source = tmp_path / "leaky"
-        shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
-        (source / "app.py").write_text((source / "app.py").read_text()
-                                       + "\nimport os\nraise RuntimeError('cannot connect with ' + os.environ['SECRET_KEY'])\n")
-        failed = play("shop.yml", "-vvv", "-e", json.dumps(env | {"flask_nginx_app_src": str(source)}), *limit)
-        text = output(failed, tail=None)
-        assert failed.returncode != 0
-        assert "does not load" in text and "RuntimeError: cannot connect with <redacted>" in text, output(failed)
-        assert secret not in text
-    finally:
-        restored = play("shop.yml", *limit)
-        assert restored.returncode == 0, output(restored)
 
 
 def test_graceful_reload_works_without_procps(host):
@@ -275,32 +240,12 @@ def test_a_rerun_acts_only_where_the_host_differs_from_what_the_probe_read(host)
         assert task_outcome(text, task) == "skipping", (task, output(result))
 
 
-def test_the_gevent_worker_class_serves_the_app(host, http):
-    """flask_nginx_gunicorn_worker_class: gevent. Gunicorn's gevent worker imports `packaging`,
-    which only Gunicorn's `gevent` extra brings: without it the unit never starts."""
-    limit = ("--limit", host.backend.get_hostname())
-    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
-    try:
-        result = play("shop.yml", "-e", json.dumps({"flask_nginx_gunicorn_worker_class": "gevent"}), *limit)
-        assert result.returncode == 0, output(result)
-        assert http.json("/api/info")["app"] == APP
-        journal = read_journal(host, f"{UNIT}.service", lambda text: "Using worker: gevent" in text,
-                               f"--since '{since}'")
-        assert "Using worker: gevent" in journal, journal
-        assert host.file(f"/opt/{APP}/gunicorn/.flask-nginx-gunicorn-version").content_string.strip() == \
-            "gunicorn[gevent]==27.0.1 gevent==26.9.0"
-    finally:
-        restored = play("shop.yml", *limit)
-        assert restored.returncode == 0, output(restored)
-    assert http.json("/api/info")["app"] == APP
-
-
-def test_a_local_apps_code_arrives_as_the_controller_has_it_without_git_and_bytecode(host, http, tmp_path, sample_app):
-    """The code travels as one archive: every file and directory of the source, owned by root,
-    u=rwX,go=rX (an executable stays executable, a private file becomes readable), and nothing
-    the release's checksum leaves out (.git, __pycache__, *.pyc)."""
+@pytest.fixture(scope="module")
+def tags_app_story(host, tmp_path_factory, sample_app):
+    """A new release (v4, with files the archive must keep or leave out) deployed with
+    --tags flask_nginx_app alone, then the configured source converged again."""
     import shutil
-    source = tmp_path / "packed"
+    source = tmp_path_factory.mktemp("tags-app") / "packed"
     shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
     (source / "VERSION").write_text("4\n")
     (source / "tools").mkdir()
@@ -313,21 +258,75 @@ def test_a_local_apps_code_arrives_as_the_controller_has_it_without_git_and_byte
     (source / "__pycache__").mkdir()
     (source / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
     (source / "tools" / "stray.pyc").write_bytes(b"\0")
-    expected = sorted(str(p.relative_to(source)) for p in source.rglob("*")
-                      if not {".git", "__pycache__"} & set(p.relative_to(source).parts) and p.suffix != ".pyc")
+    seen = {"expected": sorted(str(p.relative_to(source)) for p in source.rglob("*")
+                               if not {".git", "__pycache__"} & set(p.relative_to(source).parts) and p.suffix != ".pyc")}
+    limit, http = ("--limit", host.backend.get_hostname()), Http(host)
+    seen["result"] = play("shop.yml", "--tags", "flask_nginx_app", "-e", json.dumps({"flask_nginx_app_src": str(source)}),
+                          *limit)
+    seen["current"] = host.file(f"/opt/{APP}/current").linked_to
+    seen["served"] = host.file(f"/run/{UNIT}/release").content_string.strip()
+    code = seen["current"] + "/app"
+    seen["listed"] = host.check_output(f"cd {code} && find . -mindepth 1 ! -name '*.gz' -printf '%P\\n' | LC_ALL=C sort")
+    seen["modes"] = dict(line.split(" ", 1)[::-1] for line in host.check_output(
+        f"cd {code} && stat -c '%a:%U:%G %n' tools tools/run.sh tools/notes.txt app.py").splitlines())
+    seen["version"] = http.served_version("4")
+    seen["restored"] = play("shop.yml", *limit)
+    seen["version after"] = http.served_version("1")
+    return seen
+
+
+def test_a_local_apps_code_arrives_as_the_controller_has_it_without_git_and_bytecode(tags_app_story):
+    """The code travels as one archive: every file and directory of the source, owned by root,
+    u=rwX,go=rX (an executable stays executable, a private file becomes readable), and nothing
+    the release's checksum leaves out (.git, __pycache__, *.pyc)."""
+    assert tags_app_story["result"].returncode == 0, output(tags_app_story["result"])
+    assert tags_app_story["listed"].splitlines() == sorted(tags_app_story["expected"], key=lambda p: p.encode())
+    assert tags_app_story["modes"] == {"tools": "755:root:root", "tools/run.sh": "755:root:root",
+                                       "tools/notes.txt": "644:root:root", "app.py": "644:root:root"}
+    assert tags_app_story["version"] == "4"
+    assert tags_app_story["restored"].returncode == 0, output(tags_app_story["restored"])
+    assert tags_app_story["version after"] == "1"  # the restore reloaded Gunicorn gracefully
+
+
+# --- secrets: one rotation at -vvv, one failing release at -vvv, one converge back ----------
+
+@pytest.fixture(scope="module")
+def secret_story(host, tmp_path_factory, sample_app):
+    import shutil
     limit = ("--limit", host.backend.get_hostname())
-    try:
-        result = play("shop.yml", "--tags", "flask_nginx_app", "-e", json.dumps({"flask_nginx_app_src": str(source)}), *limit)
-        assert result.returncode == 0, output(result)
-        code = host.file(f"/opt/{APP}/current").linked_to + "/app"
-        listed = host.check_output(f"cd {code} && find . -mindepth 1 ! -name '*.gz' -printf '%P\\n' | LC_ALL=C sort")
-        assert listed.splitlines() == sorted(expected, key=lambda p: p.encode())
-        modes = dict(line.split(" ", 1)[::-1] for line in host.check_output(
-            f"cd {code} && stat -c '%a:%U:%G %n' tools tools/run.sh tools/notes.txt app.py").splitlines())
-        assert modes == {"tools": "755:root:root", "tools/run.sh": "755:root:root",
-                         "tools/notes.txt": "644:root:root", "app.py": "644:root:root"}
-        assert http.served_version("4") == "4"
-    finally:
-        restored = play("shop.yml", *limit)
-        assert restored.returncode == 0, output(restored)
-    assert http.served_version("1") == "1"  # the restore reloaded Gunicorn gracefully
+    secret = "vvv-Secret-Value-0815"
+    env = {"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": secret}}
+    seen = {"secret": secret, "rotated": play("shop.yml", "-vvv", "--diff", "-e", json.dumps(env), *limit)}
+    seen["env file"] = host.file(f"/etc/flask-nginx/{APP}/app.env").content_string
+    source = tmp_path_factory.mktemp("leaky") / "leaky"
+    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "app.py").write_text((source / "app.py").read_text()
+                                   + "\nimport os\nraise RuntimeError('cannot connect with ' + os.environ['SECRET_KEY'])\n")
+    seen["failed"] = play("shop.yml", "-vvv", "-e", json.dumps(env | {"flask_nginx_app_src": str(source)}), *limit)
+    seen["restored"] = play("shop.yml", *limit)
+    return seen
+
+
+def test_secret_values_never_appear_in_converge_output(secret_story):
+    """A converge that rotates the secret (so the environment file changes), with -vvv
+    and --diff: neither the old nor the new value may show."""
+    result, secret = secret_story["rotated"], secret_story["secret"]
+    assert result.returncode == 0, output(result)
+    text = output(result, tail=None)
+    assert "environment file holds its settings and secrets" in text
+    assert secret not in text and "s3cr3t-Molecule-Value" not in text
+    assert secret in secret_story["env file"]
+    assert secret_story["restored"].returncode == 0, output(secret_story["restored"])
+
+
+def test_secrets_never_appear_with_vvv_on_success_or_failure(secret_story):
+    """-vvv, once rotating the secret (success) and once with a release whose import fails
+    with the secret in its traceback: the value never shows, the failure is redacted."""
+    result, failed, secret = secret_story["rotated"], secret_story["failed"], secret_story["secret"]
+    assert result.returncode == 0, output(result)
+    assert secret not in output(result, tail=None)
+    text = output(failed, tail=None)
+    assert failed.returncode != 0
+    assert "does not load" in text and "RuntimeError: cannot connect with <redacted>" in text, output(failed)
+    assert secret not in text
+    assert secret_story["restored"].returncode == 0, output(secret_story["restored"])
