@@ -124,9 +124,44 @@ systemctl daemon-reload && systemctl start {unit}""")
 def test_app_logs_the_request_id(host, http):
     status, headers, _ = http.get("/api/notes", "-X", "POST", "--data-binary", "observability note")
     assert status == 201
-    saved = rf"INFO request_id={headers['x-request-id']} in app: note \S+ saved"
-    journal = read_journal(host, f"{UNIT}.service", lambda text: re.search(saved, text))
-    assert re.search(saved, journal), journal[-2000:]
+    saved = rf"^request_id={headers['x-request-id']} INFO \[app\] note \S+ saved$"
+    journal = read_journal(host, f"{UNIT}.service", lambda text: re.search(saved, text, re.M))
+    assert re.search(saved, journal, re.M), journal[-2000:]
+
+
+# "plain" (molecule/default/plain_app) knows nothing about the role and configures no logging;
+# it runs with the role's defaults.
+PLAIN_UNIT = "gunicorn-plain.service"
+
+
+def test_an_app_without_logging_config_logs_with_the_id_of_its_request(host, http):
+    """app.logger and a module's logging.getLogger(...) lines written while handling a
+    request reach the journal, each with that request's id."""
+    status, headers, body = http.get("/log/hello", host_header="plain.test")
+    assert status == 200, body
+    request_id = headers["x-request-id"]
+    wanted = [rf"^request_id={request_id} WARNING \[app\] app.logger says hello$",
+              rf"^request_id={request_id} WARNING \[plain.work\] a module's logger says hello$"]
+    journal = read_journal(host, PLAIN_UNIT, lambda text: all(re.search(w, text, re.M) for w in wanted))
+    for line in wanted:
+        assert re.search(line, journal, re.M), journal[-2000:]
+
+
+def test_a_line_written_outside_a_request_carries_no_request_id(host):
+    journal = read_journal(host, PLAIN_UNIT, lambda text: "plain app imported" in text, "--no-tail")
+    lines = [line for line in journal.splitlines() if "plain app imported" in line]
+    assert lines and all(line == "WARNING [plain.work] plain app imported, outside any request" for line in lines), lines
+
+
+def test_gunicorn_writes_no_access_line_by_default(host, http):
+    """flask_nginx_gunicorn_access_log is false by default: Nginx's access log is the record
+    of every request, the journal has none of Gunicorn's access lines."""
+    _, headers, _ = http.get("/healthz", host_header="plain.test")
+    request_id = headers["x-request-id"]
+    http.get("/log/after", host_header="plain.test")  # a later line: the journal has caught up
+    journal = read_journal(host, PLAIN_UNIT, lambda text: "app.logger says after" in text)
+    assert "app.logger says after" in journal, journal[-2000:]
+    assert request_id not in journal and '"GET /healthz' not in journal, journal[-2000:]
 
 
 def test_client_sent_request_id_is_ignored_from_an_untrusted_address(host, http):

@@ -1,0 +1,23 @@
+"""A Flask app that knows nothing about flask-nginx: it configures no logging at all.
+The default scenario deploys it as "plain" to show that its log lines reach the journal
+with the id of the request they were written for, and only those."""
+import logging
+
+from flask import Flask
+
+log = logging.getLogger("plain.work")
+log.warning("plain app imported, outside any request")
+
+app = Flask(__name__)
+
+
+@app.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@app.get("/log/<word>")
+def log_word(word):
+    app.logger.warning("app.logger says %s", word)
+    log.warning("a module's logger says %s", word)
+    return {"logged": word}
