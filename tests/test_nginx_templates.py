@@ -141,7 +141,7 @@ EXPECTATIONS = [
     expect("combined-log-trusted-proxies-metrics", SITE, "combined-log", r"^ *access_log \S+ flask_nginx_flaskapp_combined buffer"),
     expect("combined-log-trusted-proxies-metrics", LOG, "trusted-proxy", r"^ *10\.0\.0\.0/8 1;$"),
     expect("combined-log-trusted-proxies-metrics", STUB, "stub-status-loopback", r"^ *listen 127\.0\.0\.1:8089;$"),
-    expect("locations", SITE, "ws-upgrade", r"location /ws/ \{\n(.*\n)*? *proxy_set_header Upgrade \$http_upgrade;\n"
+    expect("locations", SITE, "ws-upgrade", r"location /ws/ \{\n(.*\n)*? *proxy_set_header Upgrade \$flask_nginx_upgrade;\n"
            r" *proxy_set_header Connection \$flask_nginx_connection_upgrade;"),
     expect("locations", SITE, "ws-read-timeout", r"location /ws/ \{\n(.*\n)*? *proxy_read_timeout 3600s;"),
     expect("locations", SITE, "stream-unbuffered", r"location = /api/stream \{\n(.*\n)*? *proxy_buffering off;"),
@@ -262,17 +262,8 @@ def test_rendering(rendered, case, file, regex, present):
 def test_request_id_is_taken_from_trusted_proxies_only(nginx, rendered, tmp_path, case, port, sent, kept):
     """A real Nginx on the rendered files (no app behind it: 502): the id in the response and in
     the JSON access-log line is the client's only from a trusted proxy and when well formed."""
-    conf = main_conf([rendered / case / "*.conf"], tmp_path)
-    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", "daemon off;"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = live_nginx(nginx, rendered, tmp_path, case, port)
     try:
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()
-                time.sleep(0.1)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("GET", "/api/info", headers={"X-Request-ID": sent})
         response = connection.getresponse()
@@ -286,3 +277,51 @@ def test_request_id_is_taken_from_trusted_proxies_only(nginx, rendered, tmp_path
         assert re.fullmatch(r"[0-9a-f]{32}", got or ""), got
     entry = json.loads((rendered.parent / f"{case}.access.log").read_text().splitlines()[-1])
     assert entry["request_id"] == got and entry["uri"] == "/api/info", entry
+
+
+def live_nginx(nginx, rendered, tmp_path, case, port):
+    """A real Nginx on CASE's rendered files, answering on PORT; returns the process."""
+    conf = main_conf([rendered / case / "*.conf"], tmp_path)
+    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", "daemon off;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            assert server.poll() is None, server.stderr.read().decode()
+            time.sleep(0.1)
+    raise AssertionError("nginx did not answer")
+
+
+NOT_UTF8 = "(not UTF-8)"
+
+
+@pytest.mark.parametrize(("target", "agent", "referer", "logged"), [
+    (b"/api/\xff\xfe?q=\xc3", b"ua\xff\x80", b"http://x/", {"uri": NOT_UTF8, "user_agent": NOT_UTF8}),
+    (b"/api/info", b"ok", b"http://x/\xed\xa0\x80", {"referrer": NOT_UTF8}),  # an encoded surrogate
+    (b"/api/\xc0\xaf", b"ok", b"http://x/", {"uri": NOT_UTF8}),  # an overlong "/"
+    ("/api/caf\u00e9?\u65e5".encode(), "Ren\u00e9".encode(), b"http://x/", {"uri": "/api/caf\u00e9?\u65e5",
+                                                                            "user_agent": "Ren\u00e9"}),
+], ids=["invalid-bytes", "surrogate", "overlong", "valid-utf8"])
+def test_every_access_log_line_decodes_as_utf8_json_whatever_a_client_sends(nginx, rendered, tmp_path,
+                                                                             target, agent, referer, logged):
+    """Bytes that are not UTF-8 in what a client sends (request line, User-Agent, Referer)
+    must not make its log line undecodable: strict UTF-8, then JSON, for every line."""
+    log = rendered.parent / "live-untrusted.access.log"
+    before = log.read_bytes().count(b"\n") if log.exists() else 0
+    server = live_nginx(nginx, rendered, tmp_path, "live-untrusted", 18082)
+    try:
+        with socket.create_connection(("127.0.0.1", 18082), timeout=10) as sock:
+            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\nUser-Agent: " + agent
+                         + b"\r\nReferer: " + referer + b"\r\nConnection: close\r\n\r\n")
+            while sock.recv(65536):
+                pass
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    lines = log.read_bytes().splitlines()[before:]
+    assert len(lines) == 1, lines
+    entry = json.loads(lines[0].decode("utf-8"))  # strict: no surrogateescape, no replacement
+    for field, value in logged.items():
+        assert entry[field] == value, entry

@@ -3,7 +3,7 @@ The default scenario deploys it as "plain" to show that its log lines reach the 
 with the id of the request they were written for, and only those."""
 import logging
 
-from flask import Flask
+from flask import Flask, request
 
 log = logging.getLogger("plain.work")
 log.warning("plain app imported, outside any request")
@@ -21,3 +21,9 @@ def log_word(word):
     app.logger.warning("app.logger says %s", word)
     log.warning("a module's logger says %s", word)
     return {"logged": word}
+
+
+@app.get("/ws/headers")
+def upgrade_headers():
+    """The hop-by-hop headers that reached the app (a WebSocket location in front)."""
+    return {"upgrade": request.headers.get("Upgrade"), "connection": request.headers.get("Connection")}

@@ -30,7 +30,8 @@ print(next((l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().
 
 
 def log_lines(host, path=ACCESS_LOG):
-    return host.file(path).content.decode("utf-8", "surrogateescape").splitlines()
+    """The lines of an access log, decoded as strict UTF-8: every line must be."""
+    return host.file(path).content.decode("utf-8").splitlines()
 
 
 def flushed_lines(host, until, path=ACCESS_LOG):
@@ -241,3 +242,13 @@ def test_metrics_and_stub_status_do_not_answer_on_the_public_address(host, port)
 
 def test_stub_status_answers_on_loopback(host):
     assert "Active connections" in host.check_output("curl -sS --max-time 5 http://127.0.0.1:8089/stub_status")
+
+
+@pytest.mark.parametrize("upgrade", ["h2c", "TLS/1.0", "websocket2"])
+def test_a_websocket_location_passes_no_other_upgrade_to_gunicorn(http, upgrade):
+    """Only a WebSocket upgrade goes through a WebSocket location: another Upgrade token
+    (h2c smuggling) reaches Gunicorn as neither Upgrade nor Connection: upgrade."""
+    seen = http.json("/ws/headers", "-H", f"Upgrade: {upgrade}", "-H", "Connection: Upgrade, HTTP2-Settings",
+                     host_header="plain.test")
+    assert seen["upgrade"] is None, seen
+    assert "upgrade" not in (seen["connection"] or "").lower(), seen
