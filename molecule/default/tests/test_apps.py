@@ -90,6 +90,17 @@ def test_migration_ran_before_the_release_went_live(http):
     assert http.get("/api/greeting")[0] == 200
 
 
+def test_pre_switch_commands_reach_the_shell_as_written_with_settings_off_its_command_line(host):
+    """shop.yml's pre-switch commands use shell variables (`x=1; test "${x}" = 1` must pass)
+    and name SECRET_KEY; the shell that ran them wrote down its own command line, which
+    must hold the name, never the value (systemd expands ${VAR} in command lines)."""
+    cmdline = host.file(f"/var/lib/{APP}/pre-switch-cmdline")
+    assert cmdline.exists, "the pre-switch commands did not all run"
+    text = cmdline.content_string
+    assert ': "${SECRET_KEY}"' in text, text
+    assert "s3cr3t-Molecule-Value" not in text, text
+
+
 def test_failing_migration_keeps_the_previous_release_and_redacts_secrets(host, http, variant):
     limit = ("--limit", host.backend.get_hostname())
     before = current_release(host)
