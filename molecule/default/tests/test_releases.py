@@ -159,3 +159,24 @@ def test_broken_nginx_snippet_fails_and_changes_nothing_live(host, http):
     assert not host.run("ls /etc/nginx/sites-available/ /etc/nginx/conf.d/ | grep '~$'").stdout.strip(), "backups left"
     host.run_expect([0], "nginx -t")
     still_serving_v1(http)
+
+
+def test_pruning_keeps_the_release_that_was_live_before_a_deploy(host, http, tmp_path, sample_app):
+    """After failed deploys (built, never live; the bad-release tests above leave two), a good
+    deploy prunes to flask_nginx_releases_keep (3) but keeps the release that was live before
+    it (its old workers may still finish requests): rollback.yml can still return to it."""
+    limit = ("--limit", host.backend.get_hostname())
+    v1 = current_release(host)
+    v5 = variant(tmp_path, sample_app, "v5", lambda src: (src / "VERSION").write_text("5\n"))
+    result = converge_shop("-e", json.dumps({"flask_nginx_app_src": v5}), *limit)
+    assert result.returncode == 0, output(result)
+    assert current_release(host) != v1
+    assert host.file(v1).is_directory, host.check_output(f"ls -la /opt/{APP}/releases")
+    releases = host.check_output(f"ls /opt/{APP}/releases").split()
+    assert len(releases) == 3, releases
+    result = run_playbook(project_file("playbooks", "rollback.yml"), "-e", json.dumps({
+        "flask_nginx_app_name": APP, "flask_nginx_server_names": ["shop.test"],
+        "flask_nginx_workers": [{"name": "jobs", "command": "flask --app app worker"}]}), *limit)
+    assert result.returncode == 0, output(result)
+    assert current_release(host) == v1
+    assert http.served_version("1") == "1"

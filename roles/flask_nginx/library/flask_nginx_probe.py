@@ -69,7 +69,7 @@ files:
   returned: always
   type: dict
 dirs:
-  description: Per name, the subdirectories as a list of C(path) and C(mtime), as ansible.builtin.find returns them.
+  description: Per name, the subdirectories as a list of C(path) and C(mtime), as ansible.builtin.find returns them, and C(deployed), the mtime of a release's C(.deployed) marker (0 without one).
   returned: always
   type: dict
 globs:
@@ -128,13 +128,21 @@ def read_text(path):
         return None
 
 
+def deployed(path):
+    """When the release at PATH last went live (its .deployed marker's mtime), 0 if never."""
+    try:
+        return os.stat(os.path.join(path, ".deployed"), follow_symlinks=False).st_mtime
+    except OSError:
+        return 0
+
+
 def subdirs(path):
     try:
         entries = list(os.scandir(path))
     except OSError:
         return []
     # As ansible.builtin.find lists them: hidden ones left out.
-    return sorted(({"path": entry.path, "mtime": entry.stat(follow_symlinks=False).st_mtime}
+    return sorted(({"path": entry.path, "mtime": entry.stat(follow_symlinks=False).st_mtime, "deployed": deployed(entry.path)}
                    for entry in entries if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")),
                   key=lambda item: item["path"])
 
