@@ -134,3 +134,13 @@ def test_host_restart_brings_every_service_back(host, http):
         assert host.service(unit).is_running, unit
     assert http.get("/healthz")[0] == 200
     assert http.get("/healthz", "-k", host_header="blog.test", scheme="https")[0] == 200
+
+
+@pytest.mark.parametrize("app", ["shop", "blog", "plain"])
+@pytest.mark.parametrize("log", ["access.log", "error.log"])
+def test_site_logs_are_never_world_readable(host, app, log):
+    """Full URIs (reset tokens, OAuth codes) are in the access log: from the first line on,
+    Nginx's user and adm alone read the site's logs (logrotate's new files are made the same)."""
+    path = host.file(f"/var/log/nginx/{app}/{log}")
+    assert path.exists
+    assert (path.mode, path.user, path.group) == (0o640, "www-data", "adm")
