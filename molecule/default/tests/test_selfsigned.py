@@ -14,9 +14,12 @@ def test_two_apps_have_separate_users_units_sockets_and_sites(host):
         assert host.file(f"/opt/{app}/current").is_symlink
 
 
-def test_blog_is_served_over_https_with_http2_and_hsts(http):
+def test_blog_is_served_over_https_with_http2_and_hsts(host, http):
     status, headers, body = http.get("/api/info", "-k", "--http2", host_header=BLOG, scheme="https")
     assert status == 200
+    # HTTP/2 was negotiated (ALPN), not HTTP/1.1, which curl falls back to.
+    assert host.check_output(f"curl -sk --http2 -o /dev/null -w '%{{http_version}}' "
+                             f"--resolve {BLOG}:443:127.0.0.1 https://{BLOG}/api/info") == "2"
     assert headers["strict-transport-security"] == "max-age=63072000"
     info = __import__("json").loads(body)
     assert info["scheme"] == "https" and info["app"] == "blog" and info["version"] == "7"
