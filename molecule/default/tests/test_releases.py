@@ -68,6 +68,7 @@ def release_story(host, tmp_path_factory, sample_app):
     if deploy.returncode == 0:
         release = os.path.basename(seen["deploy"]["current"])
         seen["deploy"].update(marker=host.file(f"/var/lib/flask-nginx/{APP}/pre-switch/{release}").exists,
+                              saw=host.file(f"/var/lib/{APP}/pre-switch-saw-current").content_string.strip(),
                               version=http.served_version("2"), job=job_done_by(http, "second"))
     seen["again"] = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
 
@@ -107,8 +108,11 @@ def test_pre_switch_commands_run_once_per_release(release_story):
     same release runs nothing."""
     deploy, again = release_story["deploy"], release_story["again"]
     assert deploy["result"].returncode == 0, output(deploy["result"])
-    assert "TASK [flask_nginx : Run the pre-switch commands of the new release]" in deploy["result"].stdout
+    assert re.search(r"Run the pre-switch commands of the new release\] \*+\nchanged", deploy["result"].stdout), \
+        output(deploy["result"])
     assert deploy["marker"]
+    # They ran before the switch: `current` was still the previous release (v1) then.
+    assert deploy["saw"] == release_story["v1"]
     assert again.returncode == 0, output(again)
     assert re.search(r"Run the pre-switch commands of the new release\] \*+\nskipping", again.stdout), output(again)
 
