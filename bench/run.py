@@ -426,7 +426,7 @@ def fleet_converge(single_first, mitogen=None):
             f"    flask_app:\n      hosts:\n{apps}"
             "  vars:\n    ansible_connection: community.docker.docker\n"
             "    ansible_python_interpreter: /usr/bin/python3\n    flask_nginx_app_name: shop\n"
-            f"    flask_nginx_app_src: {ROOT / 'files' / 'sample_app'}\n"
+            f"    flask_nginx_app_src: {ROOT / 'molecule' / 'test_app'}\n"
             "    flask_nginx_server_names: [shop.test]\n"
             "    flask_nginx_pip_ca_bundle: \"{{ lookup('ansible.builtin.env', 'FLASK_NGINX_PIP_CA_BUNDLE') "
             "| default('', true) }}\"\n")

@@ -121,7 +121,7 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
     """A new release (new code and APP_VERSION 2) goes out host by host while
     4 clients keep requesting through the load balancer."""
     source = tmp_path / "app_v2"
-    shutil.copytree(project_file("files", "sample_app"), source)
+    shutil.copytree(project_file("molecule", "test_app"), source)
     (source / "RELEASE").write_text("v2\n")
     extra = json.dumps({"flask_nginx_app_src": str(source),
                         "flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}})

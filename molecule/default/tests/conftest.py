@@ -76,5 +76,6 @@ def http(host):
 
 
 @pytest.fixture(scope="session")
-def sample_app():
-    return os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "files", "sample_app")
+def app_source():
+    """The test app's source (molecule/test_app), to copy into new releases."""
+    return os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "test_app")

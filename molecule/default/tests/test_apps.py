@@ -74,11 +74,11 @@ def current_release(host):
 
 
 @pytest.fixture
-def variant(tmp_path, sample_app):
+def variant(tmp_path, app_source):
     """A copy of the sample app with another VERSION: a new release."""
     def make(version):
         source = tmp_path / f"v{version}"
-        shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(app_source, source, ignore=shutil.ignore_patterns("__pycache__"))
         (source / "VERSION").write_text(f"{version}\n")
         return str(source)
     return make

@@ -24,10 +24,10 @@ def converge_shop(*args):
     return run_playbook(scenario_file("shop.yml"), *args)
 
 
-def variant(tmp_path, sample_app, name, change):
+def variant(tmp_path, app_source, name, change):
     """A copy of the sample app with one change, as a new local source."""
     source = tmp_path / name
-    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(app_source, source, ignore=shutil.ignore_patterns("__pycache__"))
     change(source)
     return str(source)
 
@@ -56,12 +56,12 @@ def job_done_by(http, payload):
 
 
 @pytest.fixture(scope="module")
-def release_story(host, tmp_path_factory, sample_app):
+def release_story(host, tmp_path_factory, app_source):
     """v1 is live; v2 is deployed, deployed again, rolled back, and the configured
     source (v1) converged again. What each step showed, by step."""
     http, limit = Http(host), ("--limit", host.backend.get_hostname())
     seen = {"v1": current_release(host), "job before": job_done_by(http, "first")}
-    v2 = variant(tmp_path_factory.mktemp("story"), sample_app, "v2", lambda src: (src / "VERSION").write_text("2\n"))
+    v2 = variant(tmp_path_factory.mktemp("story"), app_source, "v2", lambda src: (src / "VERSION").write_text("2\n"))
 
     deploy = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
     seen["deploy"] = {"result": deploy, "current": current_release(host), "served": served_release(host)}
@@ -135,9 +135,9 @@ def test_worker_processes_jobs_with_the_code_of_the_current_release(release_stor
      lambda src: (src / "requirements.txt").write_text("flask-nginx-no-such-package-4711==1.0\n"),
      ["could not be built", "flask-nginx-no-such-package-4711"]),
 ])
-def test_bad_release_fails_clearly_and_previous_keeps_serving(host, http, tmp_path, sample_app, case, change, message):
+def test_bad_release_fails_clearly_and_previous_keeps_serving(host, http, tmp_path, app_source, case, change, message):
     before = current_release(host)
-    source = variant(tmp_path, sample_app, case, change)
+    source = variant(tmp_path, app_source, case, change)
     result = converge_shop("-e", json.dumps({"flask_nginx_app_src": source}), "--limit", host.backend.get_hostname())
     assert result.returncode != 0
     for text in message:
@@ -165,13 +165,13 @@ def test_broken_nginx_snippet_fails_and_changes_nothing_live(host, http):
     still_serving_v1(http)
 
 
-def test_pruning_keeps_the_release_that_was_live_before_a_deploy(host, http, tmp_path, sample_app):
+def test_pruning_keeps_the_release_that_was_live_before_a_deploy(host, http, tmp_path, app_source):
     """After failed deploys (built, never live; the bad-release tests above leave two), a good
     deploy prunes to flask_nginx_releases_keep (3) but keeps the release that was live before
     it (its old workers may still finish requests): rollback.yml can still return to it."""
     limit = ("--limit", host.backend.get_hostname())
     v1 = current_release(host)
-    v5 = variant(tmp_path, sample_app, "v5", lambda src: (src / "VERSION").write_text("5\n"))
+    v5 = variant(tmp_path, app_source, "v5", lambda src: (src / "VERSION").write_text("5\n"))
     result = converge_shop("-e", json.dumps({"flask_nginx_app_src": v5}), *limit)
     assert result.returncode == 0, output(result)
     assert current_release(host) != v1

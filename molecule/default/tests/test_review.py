@@ -195,7 +195,7 @@ def test_check_mode_on_a_fresh_host_finishes_and_reports_changes(tmp_path):
         inventory.write_text(
             "flask_app:\n  hosts:\n    %s:\n      ansible_connection: community.docker.docker\n"
             "      ansible_python_interpreter: /usr/bin/python3\n"
-            "      flask_nginx_app_src: %s/files/sample_app\n" % (name, project))
+            "      flask_nginx_app_src: %s/molecule/test_app\n" % (name, project))
         wait_for(lambda: subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"], capture_output=True,
                                         text=True).stdout.strip() in ("running", "degraded"), 90)  # systemd is up
         result = run_playbook(scenario_file("blog.yml"), "--check", "--diff", inventory_file=inventory)
@@ -241,12 +241,12 @@ def test_a_rerun_acts_only_where_the_host_differs_from_what_the_probe_read(host)
 
 
 @pytest.fixture(scope="module")
-def tags_app_story(host, tmp_path_factory, sample_app):
+def tags_app_story(host, tmp_path_factory, app_source):
     """A new release (v4, with files the archive must keep or leave out) deployed with
     --tags flask_nginx_app alone, then the configured source converged again."""
     import shutil
     source = tmp_path_factory.mktemp("tags-app") / "packed"
-    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(app_source, source, ignore=shutil.ignore_patterns("__pycache__"))
     (source / "VERSION").write_text("4\n")
     (source / "tools").mkdir()
     (source / "tools" / "run.sh").write_text("#!/bin/sh\necho ok\n")
@@ -291,7 +291,7 @@ def test_a_local_apps_code_arrives_as_the_controller_has_it_without_git_and_byte
 # --- secrets: one rotation at -vvv, one failing release at -vvv, one converge back ----------
 
 @pytest.fixture(scope="module")
-def secret_story(host, tmp_path_factory, sample_app):
+def secret_story(host, tmp_path_factory, app_source):
     import shutil
     limit = ("--limit", host.backend.get_hostname())
     secret = "vvv-Secret-Value-0815"
@@ -299,7 +299,7 @@ def secret_story(host, tmp_path_factory, sample_app):
     seen = {"secret": secret, "rotated": play("shop.yml", "-vvv", "--diff", "-e", json.dumps(env), *limit)}
     seen["env file"] = host.file(f"/etc/flask-nginx/{APP}/app.env").content_string
     source = tmp_path_factory.mktemp("leaky") / "leaky"
-    shutil.copytree(sample_app, source, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(app_source, source, ignore=shutil.ignore_patterns("__pycache__"))
     (source / "app.py").write_text((source / "app.py").read_text()
                                    + "\nimport os\nraise RuntimeError('cannot connect with ' + os.environ['SECRET_KEY'])\n")
     seen["failed"] = play("shop.yml", "-vvv", "-e", json.dumps(env | {"flask_nginx_app_src": str(source)}), *limit)
