@@ -491,7 +491,7 @@ def tls(v, c, roles):
     }
 
 
-def units(v, c, host):
+def units(v, c, host, issues_here):
     """The worker and job units of this host: workers on every app host; a job on the first
     app host of the group only (on all of them when its entry says all_hosts: true)."""
     app, files = v["flask_nginx_app_name"], []
@@ -512,7 +512,13 @@ def units(v, c, host):
     started = (([f"{gunicorn}.socket", f"{gunicorn}.service"] if host["runs_app"] else []) + workers
                + [f["unit"] for f in files if f["kind"] == "timer"]
                + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else []))
-    return {"files": files, "worker_instances": workers, "names": started}
+    timers = [f["unit"] for f in files if f["kind"] == "timer"]
+    # What status.yml reports: those, certbot's timer and the exporter.
+    status = (([f"{gunicorn}.service", f"{gunicorn}.socket"] if host["runs_app"] else []) + workers + timers
+              + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else [])
+              + (["certbot.timer"] if issues_here else [])
+              + ([f"{c['__flask_nginx_exporter_unit']}.service"] if host["runs_lb"] and v["flask_nginx_metrics"] else []))
+    return {"files": files, "worker_instances": workers, "names": started, "status": status}
 
 
 def packages(v, c, host, tls_plan):
@@ -602,7 +608,7 @@ def renewal_setting(conf, key):
 
 def on_host(v, c, plan):
     """What needs the probe, the certificate on disk and the fleet's addresses."""
-    probe = c["probe"]
+    probe = c.get("probe") or {}
     host, tls_plan, names_plan = plan["host"], plan["tls"], plan["names"]
     release = _get(c, "facts", "distribution_release", default="")
     nginx = package_version(_get(probe, "packages", "nginx", default=""), c["__flask_nginx_nginx_versions"], release)
@@ -710,7 +716,7 @@ def make_plan(values, options, context, stage="host"):
     plan["host"] = host
     plan["names"] = names(v, c)
     plan["tls"] = tls(v, c, roles)
-    plan["units"] = units(v, c, host)
+    plan["units"] = units(v, c, host, roles["issues_here"])
     plan["packages"] = packages(v, c, host, plan["tls"])
     if stage == "fleet":
         return plan, []
@@ -730,7 +736,7 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
-             "__flask_nginx_stub_status_file")
+             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
@@ -813,7 +819,8 @@ class ActionModule(ActionBase):
             probe=args.get("probe") or {},
             cert_names=args.get("cert_names") or [],
             renewal_conf=base64.b64decode(args["renewal_conf"]).decode("utf-8", "replace") if args.get("renewal_conf") else "",
-            ipv4=args.get("ipv4") or {},
+            # The default IPv4 addresses plan.yml read where the facts had none (its registered loop).
+            ipv4={r["item"]: r["stdout"] for r in args.get("ipv4") or [] if isinstance(r, dict) and "stdout" in r},
         )
         plan, refused = make_plan(values, options, context, stage)
         result["changed"] = False
