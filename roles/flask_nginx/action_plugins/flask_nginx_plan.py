@@ -106,6 +106,23 @@ def coerce(values, options):
     return {name: (_coerce_one(value, options[name]) if name in options else value) for name, value in values.items()}
 
 
+_KIND = {"bool": (bool, "true or false"), "int": (int, "a whole number"), "float": (float, "a number")}
+
+
+def type_refusals(values, coerced, options):
+    """The typed options whose value did not convert. The role's main entry point has
+    Ansible's argument spec check them first; the other entry points (rollback, status,
+    rotation) read the same variables through the plan, which checks them here."""
+    out = []
+    for name, option in options.items():
+        kind = _KIND.get(option.get("type"))
+        if kind and name in coerced and (not isinstance(coerced[name], kind[0]) or
+                                         (kind[0] is int and isinstance(coerced[name], bool))):
+            out.append(f"{name} = {json.dumps(values[name], default=str)} is refused: {kind[1]} "
+                       f"(its type in meta/argument_specs.yml is {option['type']})")
+    return out
+
+
 def typed_options(options):
     """Names of the options whose value must be coerced (bool, int, float, or lists of them)."""
     return sorted(name for name, option in options.items()
@@ -365,6 +382,10 @@ RULES = [
     Rule("flask_nginx_gunicorn_statsd_host",
          lambda v, c: v["flask_nginx_gunicorn_statsd_host"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn_statsd_host"]),
          "empty (no statsd) or HOST:PORT of a statsd server, e.g. 127.0.0.1:8125"),
+    # playbooks/rollback.yml: a release id is a directory name under releases/.
+    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v["flask_nginx_rollback_to"]),
+         "empty (the newest release that was live before the current one) or a release id, 12 lower-case hex digits "
+         "(ls APP_ROOT/releases)"),
     # On the controller: the app's directory holds the WSGI module (a git app is checked out later).
     Rule("flask_nginx_app_src",
          lambda v, c: v["flask_nginx_app_git_repo"] != "" or v["flask_nginx_app_src"] == "" or _wsgi_module_found(v),
@@ -709,7 +730,7 @@ def make_plan(values, options, context, stage="host"):
     v = coerce(values, options)
     c = {**context, "p": context["__flask_nginx_patterns"]}
     plan = {"vars": {name: v[name] for name in typed_options(options) if name in v}}
-    refused = refusals(v, c)
+    refused = type_refusals(values, v, options) or refusals(v, c)
     if refused or stage == "rules":
         return plan, refused
     host, roles = fleet(v, c)
