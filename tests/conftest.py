@@ -74,13 +74,14 @@ def nginx_version(nginx):
     return re.search(r"nginx/([0-9.]+)", result.stderr).group(1)
 
 
-def plan(tmp_dir, inventory, facts=None, args=()):
+def plan(tmp_dir, inventory, facts=None, args=(), plan_entries=None):
     """Run the role's real checks and plan on INVENTORY (tests/render.yml); render the
-    Nginx files of each load balancer. Returns (result, {host: plan}) and leaves the
-    files in TMP_DIR/rendered/HOST/."""
+    Nginx files of each load balancer. FACTS are set after the plan, PLAN_ENTRIES merged
+    into it. Returns (result, {host: plan}) and leaves the files in TMP_DIR/rendered/HOST/."""
     out = Path(tmp_dir) / "rendered"
     out.mkdir(exist_ok=True)
-    result = ansible_playbook("render.yml", {"render_dir": str(out), "render_facts": facts or {}},
+    result = ansible_playbook("render.yml", {"render_dir": str(out), "render_facts": facts or {},
+                                            "render_plan": plan_entries or {}},
                               tmp_dir, inventory=inventory, args=args)
     plans = {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
     return result, plans
@@ -106,3 +107,48 @@ def run_local_play(tmp_path, playbook_text, *args):
     result = timed_run("local play", cmd, capture_output=True, text=True, env=env, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return json.loads((tmp_path / "report.json").read_text())
+
+
+def plan_module():
+    """The role's plan plugin (roles/flask_nginx/action_plugins/flask_nginx_plan.py), imported, for its functions."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("flask_nginx_plan", ROLE / "action_plugins" / "flask_nginx_plan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _resolve(values, known=None):
+    """VALUES with the role's simple templates ("/opt/{{ flask_nginx_app_name }}") filled in from
+    KNOWN and from each other, as Ansible would (enough for defaults/ and the constants of vars/)."""
+    import jinja2
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    out = dict(values)
+    for _ in range(5):
+        context = {**(known or {}), **out}
+        for name, value in out.items():
+            if isinstance(value, str) and "{{" in value:
+                try:
+                    out[name] = env.from_string(value).render(context)
+                except jinja2.UndefinedError:
+                    pass
+    return out
+
+
+def role_values(**overrides):
+    """The role's variables as a play sees them: defaults/main.yml with OVERRIDES, templated."""
+    return _resolve({**load_yaml(ROLE / "defaults" / "main.yml"), **overrides})
+
+
+def role_context(values, host="web", groups=None, hostvars=None, **extra):
+    """What the plan reads besides the variables: the constants and tables of vars/ (templated
+    with VALUES), the host's name, the inventory's groups and hostvars, and EXTRA (probe, ...)."""
+    module = plan_module()
+    tables = {**load_yaml(ROLE / "vars" / "main.yml"), **load_yaml(ROLE / "vars" / "Debian.yml")}
+    constants = _resolve({name: tables[name] for name in module.CONSTANTS + module.TABLES}, {**tables, **values})
+    return {**constants, "host": host, "groups": groups or {}, "hostvars": hostvars or {}, "ssh_user": "",
+            "facts": {"distribution_release": "bookworm"}, "play_batch": [host], "play_hosts_all": [host], **extra}
+
+
+def role_options():
+    return load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]

@@ -11,9 +11,7 @@ import jinja2
 import pytest
 import yaml
 
-from conftest import ROLE
-
-PATTERN = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__flask_nginx_request_id_pattern"]
+from conftest import ROLE, SAMPLE_APP, plan_module, role_context, role_options, role_values
 
 APP = textwrap.dedent(r"""
     import logging, runpy, sys, threading, types
@@ -48,14 +46,19 @@ APP = textwrap.dedent(r"""
 
 
 def render(tmp_path):
+    """gunicorn.conf.py as the role renders it, from the plan of a single host (the plan plugin)."""
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, flask_nginx_app_name="shop")
+    context = role_context(values)
+    plan, refused = plan_module().make_plan(values, role_options(), context, "host")
+    assert not refused, refused
+    tables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")), undefined=jinja2.StrictUndefined)
     env.filters.update(to_json=json.dumps, comment=lambda text: f"# {text}", bool=bool)
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    values = {**defaults, "ansible_managed": "managed", "flask_nginx_app_name": "shop",
-              "__flask_nginx_current": "/opt/shop/current", "__flask_nginx_served_release_file": "/run/x/release",
-              "__flask_nginx_unit": "gunicorn-shop", "__flask_nginx_bind": "", "__flask_nginx_socket": "/run/x.sock",
-              "__flask_nginx_trusted_lbs": [], "__flask_nginx_runtime_dir": "/run/gunicorn-shop",
-              "__flask_nginx_request_id_pattern": PATTERN}
+    names = ("__flask_nginx_current", "__flask_nginx_served_release_file", "__flask_nginx_unit", "__flask_nginx_socket",
+             "__flask_nginx_runtime_dir")
+    values = {**values, **{name: env.from_string(tables[name]).render({**values, **tables}) for name in names},
+              **{name: tables[name] for name in ("__flask_nginx_request_id_pattern",)},
+              "ansible_managed": "managed", "__flask_nginx_plan": plan}
     path = tmp_path / "gunicorn.conf.py"
     path.write_text(env.get_template("gunicorn.conf.py.j2").render(values))
     return path

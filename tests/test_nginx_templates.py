@@ -192,13 +192,12 @@ def rendered(tmp_path_factory, nginx):
                     "-days", "1", "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
                    check=True, capture_output=True, timeout=30)
     hosts = {name: {"flask_nginx_app_src": SAMPLE_APP, **variables} for name, (variables, _) in (CASES | BROKEN).items()}
-    facts = {  # files nginx -t must open on this machine
-        "__flask_nginx_tls_cert": str(cert),
-        "__flask_nginx_tls_key": str(key),
+    tls = {"tls": {"cert": str(cert), "key": str(key)}}  # files nginx -t must open on this machine
+    facts = {
         "__flask_nginx_access_log": str(out) + "/{{ inventory_hostname }}.access.log",
         "__flask_nginx_error_log": str(out) + "/{{ inventory_hostname }}.error.log",
     }
-    result, _ = plan(out, {"all": {"hosts": hosts}}, facts)
+    result, _ = plan(out, {"all": {"hosts": hosts}}, facts, plan_entries=tls)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     return out / "rendered"
 

@@ -1,0 +1,1 @@
+../../roles/flask_nginx/action_plugins/flask_nginx_plan.py

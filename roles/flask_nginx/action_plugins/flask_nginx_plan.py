@@ -1,0 +1,853 @@
+# -*- coding: utf-8 -*-
+"""The role's plan: every decision about a host, made once, in Python, on the controller.
+
+The action `flask_nginx_plan` reads the role's variables as the play sees them, the
+inventory (groups, hostvars), the facts and what the host probe found, and returns
+ONE dictionary, set as the fact `__flask_nginx_plan`. It changes nothing anywhere
+(safe in check mode). Tasks and templates read the plan.
+
+It works in stages, each of which recomputes the whole plan from what is known by
+then (`stage` argument):
+  rules  (tasks/validate.yml)  every typed variable coerced by its argument spec
+                               (`-e flask_nginx_maintenance=false` is False), and
+                               every rule of RULES checked: a refused value fails
+                               the task before any change on the host.
+  fleet  (tasks/plan.yml)      + what the host runs, its peers, names, TLS, units,
+                               packages: what the probe must look at.
+  host   (tasks/plan.yml)      + where Gunicorn listens, the upstream, the Nginx
+                               files, the HTTPS names, the health check (needs the
+                               probe, the certificate on disk and the fleet's
+                               addresses) and the checks that need them.
+
+The functions below take plain dicts and lists, so the fast tests call them directly
+(tests/test_plan_rules.py): `coerce`, `refusals`, `make_plan`.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+from ansible.plugins.action import ActionBase
+
+# ---------------------------------------------------------------------------
+# Coercion by the argument spec
+# ---------------------------------------------------------------------------
+
+
+def _to_bool(value):
+    if isinstance(value, bool):
+        return value
+    key = value.lower().strip() if isinstance(value, str) else value
+    if key in BOOLEANS_TRUE:
+        return True
+    if key in BOOLEANS_FALSE:
+        return False
+    raise ValueError(value)
+
+
+def _to_int(value):
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", value):
+        return int(value)
+    raise ValueError(value)
+
+
+def _to_float(value):
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return float(value)
+    raise ValueError(value)
+
+
+_CONVERT = {"bool": _to_bool, "int": _to_int, "float": _to_float}
+
+
+def _coerce_one(value, option):
+    """VALUE converted to OPTION's type (and its elements' and suboptions' types).
+    A value that does not convert stays as it is: the argument spec refuses it
+    (and the rules name it)."""
+    kind = option.get("type", "str")
+    try:
+        if kind in _CONVERT:
+            return _CONVERT[kind](value)
+    except (ValueError, TypeError, AttributeError):
+        return value
+    # A list is never made from a string here: `flask_nginx_server_names: example.com`
+    # is refused by its rule rather than split into letters or at commas.
+    if kind == "list" and isinstance(value, list):
+        elements = option.get("elements")
+        if elements == "dict" and option.get("options"):
+            return [_coerce_suboptions(item, option["options"]) if isinstance(item, dict) else item for item in value]
+        if elements in _CONVERT:
+            return [_coerce_one(item, {"type": elements}) for item in value]
+    if kind == "dict" and isinstance(value, dict) and option.get("options"):
+        return _coerce_suboptions(value, option["options"])
+    return value
+
+
+def _coerce_suboptions(item, options):
+    return {key: (_coerce_one(value, options[key]) if key in options else value) for key, value in item.items()}
+
+
+def coerce(values, options):
+    """The role's VALUES with every option typed by its spec OPTIONS, once."""
+    return {name: (_coerce_one(value, options[name]) if name in options else value) for name, value in values.items()}
+
+
+_KIND = {"bool": (bool, "true or false"), "int": (int, "a whole number"), "float": (float, "a number")}
+
+
+def type_refusals(values, coerced, options):
+    """The typed options whose value did not convert. The role's main entry point has
+    Ansible's argument spec check them first; the other entry points (rollback, status,
+    rotation) read the same variables through the plan, which checks them here."""
+    out = []
+    for name, option in options.items():
+        kind = _KIND.get(option.get("type"))
+        if kind and name in coerced and (not isinstance(coerced[name], kind[0]) or
+                                         (kind[0] is int and isinstance(coerced[name], bool))):
+            out.append(f"{name} = {json.dumps(values[name], default=str)} is refused: {kind[1]} "
+                       f"(its type in meta/argument_specs.yml is {option['type']})")
+    return out
+
+
+def typed_options(options):
+    """Names of the options whose value must be coerced (bool, int, float, or lists of them)."""
+    return sorted(name for name, option in options.items()
+                  if option.get("type") in _CONVERT
+                  or (option.get("type") == "list" and (option.get("elements") in _CONVERT or option.get("options"))))
+
+
+# ---------------------------------------------------------------------------
+# The rules (what tasks/validate.yml checked in one assert)
+# ---------------------------------------------------------------------------
+
+
+def jinja_int(value, default=0):
+    """Jinja's `int` filter: a number, else DEFAULT (the old rules compared with it)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except (ValueError, TypeError):
+        try:
+            return int(float(str(value).strip()))
+        except (ValueError, TypeError):
+            return default
+
+
+def _match(pattern, value):
+    return isinstance(value, str) and re.match(pattern, value) is not None
+
+
+def _port_ok(bind):
+    return jinja_int(bind.rsplit(":", 1)[1]) in range(1, 65536)
+
+
+def _bind_ok(p, bind):
+    return _match(p["bind"], bind) and _port_ok(bind)
+
+
+def _names(v):
+    names = v["flask_nginx_server_names"]
+    return names if not isinstance(names, str) else []
+
+
+def _acme_server(v, c):
+    if v["flask_nginx_acme_directory"]:
+        return v["flask_nginx_acme_directory"]
+    return c["__flask_nginx_acme_letsencrypt_staging"] if v["flask_nginx_acme_staging"] else c["__flask_nginx_acme_letsencrypt"]
+
+
+DURATIONS = ("flask_nginx_upstream_fail_timeout", "flask_nginx_upstream_keepalive_timeout", "flask_nginx_proxy_connect_timeout",
+             "flask_nginx_proxy_read_timeout", "flask_nginx_proxy_send_timeout", "flask_nginx_proxy_next_upstream_timeout",
+             "flask_nginx_client_header_timeout", "flask_nginx_client_body_timeout", "flask_nginx_send_timeout",
+             "flask_nginx_keepalive_timeout")
+COUNTS = ("flask_nginx_gunicorn_max_requests", "flask_nginx_upstream_max_fails", "flask_nginx_upstream_keepalive",
+          "flask_nginx_limit_req_burst", "flask_nginx_limit_conn", "flask_nginx_drain_seconds", "flask_nginx_hsts_max_age")
+PORTS = ("flask_nginx_http_port", "flask_nginx_https_port", "flask_nginx_gunicorn_port")
+SECONDS = ("flask_nginx_gunicorn_timeout", "flask_nginx_gunicorn_graceful_timeout", "flask_nginx_gunicorn_keepalive")
+
+
+class Rule:
+    """One rule: the variable(s) it names, the value it shows (as JSON), a test, what is allowed.
+    VALUE, OK and ALLOWED are functions of (v: the coerced variables, c: the context)."""
+
+    def __init__(self, var, ok, allowed, value=None):
+        self.var, self.ok, self.allowed = var, ok, allowed
+        self.value = value or (lambda v, c, _var=var: v[_var])
+
+    def refusal(self, v, c):
+        """None when the rule holds, else the message that names the variable."""
+        if self.ok(v, c):
+            return None
+        allowed = self.allowed(v, c) if callable(self.allowed) else self.allowed
+        return f"{self.var} = {json.dumps(self.value(v, c))} is refused: {allowed}"
+
+
+def _not_reserved(v, c, name, *tables):
+    return v[name] not in [*[x for t in tables for x in c[t]], c["ssh_user"]]
+
+
+def _range(name, low, high=None):
+    return lambda v, c: jinja_int(v[name]) >= low and (high is None or jinja_int(v[name]) <= high)
+
+
+def _acme(v):
+    return v["flask_nginx_tls_mode"] == "acme"
+
+
+def _dns01(v):
+    return _acme(v) and v["flask_nginx_acme_challenge"] == "dns-01"
+
+
+def _units_ok(p, items, one_line):
+    names = [str(item.get("name", "")) for item in items]
+    return (all(_match(p["unit_name"], name) for name in names) and len(set(names)) == len(names) and one_line(items))
+
+
+def _wsgi_module_found(v):
+    src = v["flask_nginx_app_src"]
+    module = v["flask_nginx_wsgi_app"].split(":")[0].replace(".", "/")
+    return os.path.isdir(src) and (os.path.isfile(f"{src}/{module}.py") or os.path.isfile(f"{src}/{module}/__init__.py"))
+
+
+RULES = [
+    Rule("flask_nginx_app_name",
+         lambda v, c: _match(c["p"]["app_name"], v["flask_nginx_app_name"])
+         and _not_reserved(v, c, "flask_nginx_app_name", "__flask_nginx_reserved_accounts"),
+         "lower case letters, digits, '_' and '-', starting with a letter, at most 32 characters; not a system account or the "
+         "connection's user"),
+    Rule("flask_nginx_app_user",
+         lambda v, c: _match(c["p"]["account"], v["flask_nginx_app_user"])
+         and _not_reserved(v, c, "flask_nginx_app_user", "__flask_nginx_reserved_accounts"),
+         "a new system account name (lower case, at most 32 characters); not root, www-data, another system account or the "
+         "connection's user"),
+    Rule("flask_nginx_app_group",
+         lambda v, c: _match(c["p"]["account"], v["flask_nginx_app_group"])
+         and _not_reserved(v, c, "flask_nginx_app_group", "__flask_nginx_reserved_groups", "__flask_nginx_reserved_accounts"),
+         "a group of the app alone; not a privileged or shared group (root, adm, sudo, docker, www-data, ...)"),
+    Rule("flask_nginx_app_root",
+         lambda v, c: _match(c["p"]["abs_path"], v["flask_nginx_app_root"]) and v["flask_nginx_app_root"].count("/") >= 2
+         and not _match(c["__flask_nginx_forbidden_roots"], v["flask_nginx_app_root"])
+         and "/../" not in v["flask_nginx_app_root"] + "/",
+         "an absolute path at least two levels deep without a trailing slash (e.g. /opt/NAME), outside system directories "
+         "(/tmp, /root, /etc, /usr, /var/lib, /home, ...)"),
+    Rule("flask_nginx_app_src",
+         lambda v, c: len(v["flask_nginx_app_src"]) > 0 or len(v["flask_nginx_app_git_repo"]) > 0,
+         "the app's directory on the controller (or set flask_nginx_app_git_repo); this repository's inventories use "
+         "files/sample_app"),
+    Rule("flask_nginx_wsgi_app", lambda v, c: _match(c["p"]["wsgi_app"], v["flask_nginx_wsgi_app"]),
+         "'module:callable' or a factory call 'module:create_app()' (literal arguments only)"),
+    Rule("flask_nginx_app_env",
+         lambda v, c: all(_match(c["p"]["env_key"], key) for key in v["flask_nginx_app_env"])
+         and not any("\n" in str(value) for value in v["flask_nginx_app_env"].values()),
+         "keys are shell-style names (letters, digits, '_'); values have no newline (only the keys are shown here)",
+         value=lambda v, c: list(v["flask_nginx_app_env"])),
+    Rule("flask_nginx_server_names",
+         lambda v, c: not isinstance(v["flask_nginx_server_names"], str) and len(_names(v)) > 0
+         and all(_match(c["p"]["server_name"], str(name)) for name in _names(v)),
+         "a non-empty list of host names ('*.' allowed as first label) or IPv4 addresses; case does not matter (they are "
+         "lower-cased)"),
+    Rule("flask_nginx_server_names",
+         lambda v, c: not _acme(v) or ((_dns01(v) or not any(str(n).startswith("*") for n in _names(v)))
+                                       and not any(_match(c["p"]["ip_address"], str(n)) for n in _names(v))),
+         "with flask_nginx_tls_mode=acme, host names only, no IP addresses; wildcards ('*.example.com') only with "
+         "flask_nginx_acme_challenge=dns-01"),
+    Rule("flask_nginx_acme_email", lambda v, c: not _acme(v) or _match(c["p"]["email"], v["flask_nginx_acme_email"]),
+         "an e-mail address for the ACME account; required with flask_nginx_tls_mode=acme"),
+    Rule("flask_nginx_acme_directory", lambda v, c: not _acme(v) or _match(c["p"]["https_url"], _acme_server(v, c)),
+         "an https URL of an ACME directory (empty = Let's Encrypt)", value=_acme_server),
+    Rule("flask_nginx_static_url", lambda v, c: _match(c["p"]["static_url"], v["flask_nginx_static_url"]),
+         "a URL path that starts and ends with '/', without '..' or hidden segments (e.g. /static/)"),
+    Rule("flask_nginx_static_dir", lambda v, c: _match(c["p"]["static_dir"], v["flask_nginx_static_dir"]),
+         "a directory inside the app, relative, without '.', '..' or hidden segments (e.g. static); '.' would publish the source"),
+    Rule("flask_nginx_healthcheck_path", lambda v, c: _match(c["p"]["url_path"], v["flask_nginx_healthcheck_path"]),
+         "a URL path starting with '/'"),
+    Rule("flask_nginx_releases_keep", _range("flask_nginx_releases_keep", 2),
+         "at least 2 (old workers finish on the previous release)"),
+    Rule("flask_nginx_gunicorn_bind",
+         lambda v, c: v["flask_nginx_gunicorn_bind"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn_bind"]),
+         "empty (decided by the host's groups) or ADDRESS:PORT with a port from 1 to 65535"),
+    Rule(", ".join(PORTS), lambda v, c: all(1 <= jinja_int(v[n]) <= 65535 for n in PORTS), "TCP ports from 1 to 65535",
+         value=lambda v, c: [jinja_int(v[n]) for n in PORTS]),
+    Rule("flask_nginx_firewall_ssh_port", _range("flask_nginx_firewall_ssh_port", 0, 65535),
+         "0 (the port Ansible connects to, else 22) or a TCP port up to 65535"),
+    Rule("flask_nginx_firewall_allow_tcp",
+         lambda v, c: all(1 <= jinja_int(port) <= 65535 for port in v["flask_nginx_firewall_allow_tcp"]),
+         "a list of TCP ports from 1 to 65535"),
+    Rule("flask_nginx_gunicorn_workers", _range("flask_nginx_gunicorn_workers", 0, 256),
+         "0 ((2 x CPUs) + 1, at most 12) or a number of workers up to 256"),
+    Rule("flask_nginx_gunicorn_threads", _range("flask_nginx_gunicorn_threads", 1, 1000), "from 1 to 1000 threads per worker"),
+    Rule(", ".join(SECONDS), lambda v, c: min(jinja_int(v[n]) for n in SECONDS) >= 1, "whole seconds, at least 1",
+         value=lambda v, c: [v[n] for n in SECONDS]),
+    Rule("flask_nginx_gunicorn_keepalive",
+         lambda v, c: jinja_int(v["flask_nginx_gunicorn_keepalive"])
+         > jinja_int(re.sub(r"s$", "", str(v["flask_nginx_upstream_keepalive_timeout"]))),
+         lambda v, c: f"more seconds than flask_nginx_upstream_keepalive_timeout ({v['flask_nginx_upstream_keepalive_timeout']}), "
+                      "so Gunicorn never closes an idle connection first"),
+    Rule(", ".join(COUNTS), lambda v, c: min(jinja_int(v[n]) for n in COUNTS) >= 0, "whole numbers, 0 or more",
+         value=lambda v, c: [v[n] for n in COUNTS]),
+    Rule("flask_nginx_healthcheck_retries", _range("flask_nginx_healthcheck_retries", 1), "at least 1 attempt"),
+    Rule("flask_nginx_client_max_body_size", lambda v, c: _match(c["p"]["size"], v["flask_nginx_client_max_body_size"]),
+         "an Nginx size, a number with an optional k, m or g (e.g. 10m; 0 = no limit)"),
+    Rule("flask_nginx_access_log_buffer",
+         lambda v, c: v["flask_nginx_access_log_buffer"] == "" or _match(c["p"]["size"], v["flask_nginx_access_log_buffer"]),
+         "empty (unbuffered) or an Nginx size such as 64k"),
+    Rule(", ".join(DURATIONS), lambda v, c: all(_match(c["p"]["duration"], str(v[n])) for n in DURATIONS),
+         "Nginx durations, a number with an optional unit ms, s, m, h, d (e.g. 60s, 1m30s)",
+         value=lambda v, c: {n: v[n] for n in DURATIONS}),
+    Rule("flask_nginx_static_expires", lambda v, c: _match(c["p"]["expires"], str(v["flask_nginx_static_expires"])),
+         "an Nginx duration (7d), off, epoch or max"),
+    Rule("flask_nginx_workers",
+         lambda v, c: _units_ok(c["p"], v["flask_nginx_workers"], lambda items: all(
+             "\n" not in str(w.get("command", "")) and 1 <= jinja_int(w.get("instances", 1)) <= 32 for w in items)),
+         "unique names of lower-case letters, digits, '_' and '-'; a one-line command; 1 to 32 instances",
+         value=lambda v, c: [w.get("name") for w in v["flask_nginx_workers"]]),
+    Rule("flask_nginx_timers",
+         lambda v, c: _units_ok(c["p"], v["flask_nginx_timers"], lambda items: not any(
+             re.search(r"\n|^\s*$", str(t.get(key, ""))) for t in items for key in ("command", "on_calendar"))),
+         "unique names of lower-case letters, digits, '_' and '-'; a one-line command and on_calendar",
+         value=lambda v, c: [t.get("name") for t in v["flask_nginx_timers"]]),
+    Rule("flask_nginx_locations",
+         lambda v, c: all(_match(c["p"]["location"], loc.get("path")) for loc in v["flask_nginx_locations"])
+         and all(_match(c["p"]["size"], str(loc.get("client_max_body_size", "1m"))) for loc in v["flask_nginx_locations"])
+         and all(_match(c["p"]["duration"], str(loc.get("read_timeout", "1s"))) for loc in v["flask_nginx_locations"]),
+         "a path ('/ws/', '= /api/stream' or '^~ /uploads/') without braces or ';', an Nginx size and duration",
+         value=lambda v, c: [loc.get("path") for loc in v["flask_nginx_locations"]]),
+    Rule("flask_nginx_websocket_read_timeout",
+         lambda v, c: _match(c["p"]["duration"], v["flask_nginx_websocket_read_timeout"]), "an Nginx duration, e.g. 3600s or 1h"),
+    Rule("flask_nginx_worker_stop_timeout, flask_nginx_maintenance_retry_after",
+         lambda v, c: jinja_int(v["flask_nginx_worker_stop_timeout"]) >= 1
+         and jinja_int(v["flask_nginx_maintenance_retry_after"]) >= 0,
+         "a stop timeout of at least 1 second; Retry-After of 0 seconds or more",
+         value=lambda v, c: [v["flask_nginx_worker_stop_timeout"], v["flask_nginx_maintenance_retry_after"]]),
+    Rule("flask_nginx_limit_req_rate",
+         lambda v, c: v["flask_nginx_limit_req_rate"] == "" or _match(c["p"]["rate"], v["flask_nginx_limit_req_rate"]),
+         "empty (no limit) or requests per second or minute, e.g. 20r/s or 600r/m"),
+    Rule("flask_nginx_acme_retries", _range("flask_nginx_acme_retries", 0, 10), "a number of retries from 0 to 10"),
+    Rule("flask_nginx_acme_retry_delay", _range("flask_nginx_acme_retry_delay", 1, 300),
+         "seconds from 1 to 300 before the first retry (doubled after each)"),
+    Rule("flask_nginx_acme_profile",
+         lambda v, c: v["flask_nginx_acme_profile"] == "" or _match(c["p"]["acme_profile"], v["flask_nginx_acme_profile"]),
+         "empty (the CA's default) or a profile name (letters, digits, '.', '_', '-'; at most 64), e.g. tlsserver"),
+    Rule("flask_nginx_acme_dns_server",
+         lambda v, c: not _dns01(v) or _match(c["p"]["ip_address"], v["flask_nginx_acme_dns_server"])
+         or (_match(c["p"]["cidr6"], v["flask_nginx_acme_dns_server"]) and "/" not in v["flask_nginx_acme_dns_server"]),
+         "with flask_nginx_acme_challenge=dns-01, the IP address (v4 or v6) of the DNS server that takes the updates"),
+    Rule("flask_nginx_acme_dns_port", _range("flask_nginx_acme_dns_port", 1, 65535), "a port from 1 to 65535"),
+    Rule("flask_nginx_acme_dns_tsig_key_name",
+         lambda v, c: not _dns01(v) or _match(c["p"]["tsig_key_name"], v["flask_nginx_acme_dns_tsig_key_name"]),
+         "with flask_nginx_acme_challenge=dns-01, the TSIG key's name (letters, digits, '.', '_', '-')"),
+    # The secret itself is never shown, only whether it was given.
+    Rule("flask_nginx_acme_dns_tsig_secret",
+         lambda v, c: not _dns01(v) or _match(c["p"]["base64"], v["flask_nginx_acme_dns_tsig_secret"]),
+         "with flask_nginx_acme_challenge=dns-01, the TSIG key's secret in base64 (from Ansible Vault)",
+         value=lambda v, c: f"(hidden, {len(v['flask_nginx_acme_dns_tsig_secret'])} characters)"),
+    Rule("flask_nginx_acme_dns_propagation_seconds", _range("flask_nginx_acme_dns_propagation_seconds", 0, 3600),
+         "seconds from 0 to 3600"),
+    Rule("flask_nginx_acme_issuer",
+         lambda v, c: v["flask_nginx_acme_issuer"] == ""
+         or v["flask_nginx_acme_issuer"] in c["groups"].get(v["flask_nginx_lb_hosts_group"], [c["host"]]),
+         "empty (the load-balancer group's first host) or a host of the load-balancer group (flask_nginx_lb_hosts_group)"),
+    Rule("flask_nginx_trusted_proxies",
+         lambda v, c: not isinstance(v["flask_nginx_trusted_proxies"], str)
+         and all(_match(c["p"]["cidr4"], str(n)) or _match(c["p"]["cidr6"], str(n)) for n in v["flask_nginx_trusted_proxies"]),
+         "a list of IPv4 or IPv6 addresses or networks (CIDR, prefix at least 1), e.g. 10.0.0.0/8 or 2001:db8::/32"),
+    Rule("flask_nginx_canonical_host",
+         lambda v, c: v["flask_nginx_canonical_host"] == ""
+         or (v["flask_nginx_canonical_host"].lower() in [str(n).lower() for n in _names(v)]
+             and "*" not in v["flask_nginx_canonical_host"]),
+         "empty (off) or one of flask_nginx_server_names (not a wildcard)"),
+    Rule("flask_nginx_log_keep", _range("flask_nginx_log_keep", 1), "a number of rotated logs to keep, at least 1"),
+    Rule("flask_nginx_log_max_size",
+         lambda v, c: v["flask_nginx_log_max_size"] == "" or _match(c["p"]["logrotate_size"], v["flask_nginx_log_max_size"]),
+         "empty (daily only) or a logrotate size such as 100M, 500k or 1G"),
+    Rule("flask_nginx_metrics_listen", lambda v, c: _bind_ok(c["p"], v["flask_nginx_metrics_listen"]),
+         "ADDRESS:PORT, e.g. 127.0.0.1:9113 (a private address unless you mean to publish the metrics)"),
+    Rule("flask_nginx_gunicorn_statsd_host",
+         lambda v, c: v["flask_nginx_gunicorn_statsd_host"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn_statsd_host"]),
+         "empty (no statsd) or HOST:PORT of a statsd server, e.g. 127.0.0.1:8125"),
+    # playbooks/rollback.yml: a release id is a directory name under releases/.
+    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v["flask_nginx_rollback_to"]),
+         "empty (the newest release that was live before the current one) or a release id, 12 lower-case hex digits "
+         "(ls APP_ROOT/releases)"),
+    # On the controller: the app's directory holds the WSGI module (a git app is checked out later).
+    Rule("flask_nginx_app_src",
+         lambda v, c: v["flask_nginx_app_git_repo"] != "" or v["flask_nginx_app_src"] == "" or _wsgi_module_found(v),
+         lambda v, c: "it must be a directory on the controller that holds the module of flask_nginx_wsgi_app "
+                      f"({v['flask_nginx_wsgi_app']})."),
+]
+
+
+def refusals(v, context):
+    """The message of every rule of RULES that the coerced variables V break (empty: all hold).
+    CONTEXT: p (the patterns), the reserved tables, ssh_user, groups, host."""
+    return [message for message in (rule.refusal(v, context) for rule in RULES) if message]
+
+
+# ---------------------------------------------------------------------------
+# The plan
+# ---------------------------------------------------------------------------
+
+
+def unique(items):
+    out = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def version_tuple(text):
+    return tuple(int(part) for part in re.findall(r"[0-9]+", str(text)))
+
+
+def package_version(installed, table, release):
+    """The version of an installed package (Debian's 'EPOCH:X.Y.Z-R' form), else its release's."""
+    found = re.search(r"^([0-9]+:)?([0-9.]+)", installed or "")
+    version = (found.group(2) if found else "") or table.get(release or "", table["default"])
+    return re.sub(r"\.$", "", version)
+
+
+def _get(mapping, *keys, default=None):
+    for key in keys:
+        if not isinstance(mapping, dict) or key not in mapping or mapping[key] is None:
+            return default
+        mapping = mapping[key]
+    return mapping
+
+
+def fleet(v, c):
+    """What this host runs and which peers it needs: from the inventory alone."""
+    host, groups = c["host"], c["groups"]
+    app_group, lb_group = v["flask_nginx_app_hosts_group"], v["flask_nginx_lb_hosts_group"]
+    # A play without the fleet groups treats every host as a single host.
+    app_hosts = list(groups.get(app_group, [host]))
+    lb_hosts = list(groups.get(lb_group, [host]))
+    runs_app = app_group not in groups or host in groups[app_group]
+    runs_lb = lb_group not in groups or host in groups[lb_group]
+    # App hosts listen on TCP when a load balancer must reach them: every app host when
+    # some load balancer runs no app, else the app hosts without Nginx (a host that runs
+    # both serves itself through its unix socket).
+    tcp_app_hosts = (app_hosts if [h for h in lb_hosts if h not in app_hosts]
+                     else unique(h for h in app_hosts if h not in lb_hosts))
+    acme = v["flask_nginx_tls_mode"] == "acme"
+    # One load balancer asks the CA and renews; the others copy its certificate.
+    issuer = v["flask_nginx_acme_issuer"] or (lb_hosts[0] if lb_hosts else host)
+    issues_here = runs_lb and acme and issuer == host
+    follower = runs_lb and acme and issuer != host
+    # App hosts on TCP trust the load balancers' addresses; a load balancer needs the
+    # addresses of the app hosts it sends to that this run does not visit (--limit), and a
+    # follower load balancer the ACME issuer's.
+    needs_address = runs_app != runs_lb or host in tcp_app_hosts
+    peers = [h for h in unique((lb_hosts if host in tcp_app_hosts else []) + (tcp_app_hosts if runs_lb else [])
+                               + ([issuer] if follower else [])) if h != host]
+    return {
+        "name": host, "runs_app": runs_app, "runs_lb": runs_lb, "app_hosts": app_hosts, "lb_hosts": lb_hosts,
+        "tcp_app_hosts": tcp_app_hosts, "needs_address": needs_address, "peers": peers,
+        "address_hosts": unique(([host] if needs_address else []) + peers),
+        # The app host of this batch that runs flask_nginx_pre_switch_commands.
+        "pre_switch_host": next((h for h in c.get("play_batch", []) if h in app_hosts), ""),
+        # Only app hosts check out a git app; a load balancer takes the static files from
+        # the first app host of the play (of the group in deploy.yml's play 3).
+        "git_checkout": len(v["flask_nginx_app_git_repo"]) > 0 and runs_app,
+        "git_source": next((h for h in app_hosts if h in c.get("play_hosts_all", [])), app_hosts[0] if app_hosts else host),
+        # A release is complete with code and virtualenv on app hosts, code alone on load balancers.
+        "release_marker": ".complete" if runs_app else ".code-complete",
+    }, {"acme": acme, "issuer": issuer, "issues_here": issues_here, "follower": follower}
+
+
+def names(v, c):
+    # certbot lower-cases names; so does the plan, before anything uses them.
+    server_names = unique(str(n).lower() for n in _names(v))
+    canonical = v["flask_nginx_canonical_host"].lower()
+    http, https = jinja_int(v["flask_nginx_http_port"]), jinja_int(v["flask_nginx_https_port"])
+    plain = [n for n in server_names if not n.startswith("*")]
+    return {
+        "server_names": server_names,
+        "canonical_host": canonical,
+        # Where the other names redirect, per scheme of the server block.
+        "canonical_urls": {"http": f"http://{canonical}{'' if http == 80 else ':' + str(http)}",
+                           "https": f"https://{canonical}{'' if https == 443 else ':' + str(https)}"},
+        # The health check's name: the first name that is not a wildcard, else a name under
+        # the first wildcard.
+        "health_name": plain[0] if plain else (server_names[0] if server_names else "").replace("*", "flask-nginx-health"),
+    }
+
+
+def tls(v, c, roles):
+    acme, follower = roles["acme"], roles["follower"]
+    app, config_dir = v["flask_nginx_app_name"], c["__flask_nginx_config_dir"]
+    dns01 = v["flask_nginx_acme_challenge"] == "dns-01"
+    # A follower load balancer keeps its copy of the issuer's ACME certificate beside the
+    # self-signed one's place: certbot's live/ is certbot's alone.
+    directory = f"/etc/letsencrypt/live/{app}" if acme and not follower else f"{config_dir}/tls"
+    rfc2136_ini = c["__flask_nginx_acme_rfc2136_ini"]
+    return {
+        "enabled": v["flask_nginx_tls_mode"] != "none", "acme": acme, "selfsigned": v["flask_nginx_tls_mode"] == "selfsigned",
+        "issuer": roles["issuer"], "issues_here": roles["issues_here"], "follower": follower,
+        "dir": directory, "cert": f"{directory}/fullchain.pem", "key": f"{directory}/privkey.pem",
+        "acme_server": _acme_server(v, c),
+        "acme_authenticator": "dns-rfc2136" if dns01 else "webroot",
+        "acme_challenge_args": (["--authenticator=dns-rfc2136", f"--dns-rfc2136-credentials={rfc2136_ini}",
+                                 f"--dns-rfc2136-propagation-seconds={v['flask_nginx_acme_dns_propagation_seconds']}"]
+                                if dns01 else ["--webroot", f"--webroot-path={v['flask_nginx_acme_webroot']}"]),
+        # The arguments certbot gets for the profile ([] = the CA's default).
+        "acme_profile_args": [f"--preferred-profile={v['flask_nginx_acme_profile']}"] if v["flask_nginx_acme_profile"] else [],
+    }
+
+
+def units(v, c, host, issues_here):
+    """The worker and job units of this host: workers on every app host; a job on the first
+    app host of the group only (on all of them when its entry says all_hosts: true)."""
+    app, files = v["flask_nginx_app_name"], []
+    if host["runs_app"]:
+        for worker in v["flask_nginx_workers"]:
+            unit = f"{app}-worker-{worker['name']}@.service"
+            instances = [f"{unit[:-9]}@{n}.service" for n in range(1, jinja_int(worker.get("instances", 1)) + 1)]
+            files.append({**worker, "kind": "worker", "src": "worker@.service.j2", "unit": unit, "instance_units": instances})
+        job_here = host["name"] == (host["app_hosts"][0] if host["app_hosts"] else host["name"])
+        for timer in v["flask_nginx_timers"]:
+            if timer.get("all_hosts", False) or job_here:
+                base = f"{app}-job-{timer['name']}"
+                files += [{**timer, "kind": "job", "src": "job.service.j2", "unit": f"{base}.service"},
+                          {**timer, "kind": "timer", "src": "job.timer.j2", "unit": f"{base}.timer"}]
+    workers = [u for f in files if f["kind"] == "worker" for u in f["instance_units"]]
+    gunicorn = c["__flask_nginx_unit"]
+    # The systemd units the role starts on this host.
+    started = (([f"{gunicorn}.socket", f"{gunicorn}.service"] if host["runs_app"] else []) + workers
+               + [f["unit"] for f in files if f["kind"] == "timer"]
+               + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else []))
+    timers = [f["unit"] for f in files if f["kind"] == "timer"]
+    # What status.yml reports: those, certbot's timer and the exporter.
+    status = (([f"{gunicorn}.service", f"{gunicorn}.socket"] if host["runs_app"] else []) + workers + timers
+              + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else [])
+              + (["certbot.timer"] if issues_here else [])
+              + ([f"{c['__flask_nginx_exporter_unit']}.service"] if host["runs_lb"] and v["flask_nginx_metrics"] else []))
+    return {"files": files, "worker_instances": workers, "names": started, "status": status}
+
+
+def packages(v, c, host, tls_plan):
+    """Every package the role uses on this host, installed in one apt transaction."""
+    if "__flask_nginx_packages" not in c:
+        return {}
+    runs_lb, firewall = host["runs_lb"], v["flask_nginx_firewall"]
+    wanted = (c["__flask_nginx_packages"]
+              + (c["__flask_nginx_nginx_packages"] if runs_lb else [])
+              + (c["__flask_nginx_git_packages"] if v["flask_nginx_app_git_repo"] else [])
+              + (c["__flask_nginx_acme_packages"] if tls_plan["issues_here"] else [])
+              + (c["__flask_nginx_acme_dns01_packages"]
+                 if tls_plan["issues_here"] and v["flask_nginx_acme_challenge"] == "dns-01" else [])
+              + (c["__flask_nginx_selfsigned_packages"] if tls_plan["selfsigned"] or tls_plan["follower"] else [])
+              + (c["__flask_nginx_firewall_packages"] if firewall else [])
+              + (c["__flask_nginx_logrotate_packages"] if runs_lb else [])
+              + (c["__flask_nginx_metrics_packages"] if runs_lb and v["flask_nginx_metrics"] else []))
+    return {"wanted": wanted}
+
+
+def _address(c, name):
+    """A host's IPv4 address: its facts, else the one the role read, else ansible_host, else its name."""
+    hostvars = c["hostvars"].get(name, {})
+    return (_get(hostvars, "ansible_facts", "default_ipv4", "address") or c.get("ipv4", {}).get(name)
+            or hostvars.get("ansible_host") or name)
+
+
+def _all_ipv4(c, hosts):
+    return [a for h in hosts for a in (_get(c["hostvars"].get(h, {}), "ansible_facts", "all_ipv4_addresses") or [])]
+
+
+def listen(v, c, host, tls_plan, options):
+    """Where Gunicorn listens, here and on every app host this host sends to. One rule:
+    flask_nginx_gunicorn_bind if set; on a host that also runs Nginx a unix socket ('');
+    else flask_nginx_app_address (or the default IPv4 address) and flask_nginx_gunicorn_port.
+    Another host's own settings win over ours."""
+    me, upstream = host["name"], {}
+    bind_here = ""
+    for name in unique([me] + (host["app_hosts"] if host["runs_lb"] else [])):
+        hostvars = c["hostvars"].get(name, {})
+
+        def setting(key, _name=name, _hostvars=hostvars):
+            raw = v[key] if _name == me else _hostvars.get(key, v[key])
+            return _coerce_one(raw, options.get(key, {}))
+
+        bind = setting("flask_nginx_gunicorn_bind")
+        if not bind and name in host["tcp_app_hosts"]:
+            bind = f"{setting('flask_nginx_app_address') or _address(c, name)}:{setting('flask_nginx_gunicorn_port')}"
+        if name == me:
+            bind_here = bind
+        # The line of this app host in a load balancer's upstream ('' = none: a host that
+        # runs Nginx too serves itself).
+        if name == me and not bind:
+            upstream[name] = f"unix:{c['__flask_nginx_socket']}"
+        elif bind:
+            upstream[name] = (f"{bind} max_fails={v['flask_nginx_upstream_max_fails']}"
+                              f" fail_timeout={v['flask_nginx_upstream_fail_timeout']}")
+    lbs = host["lb_hosts"]
+    ipv4 = c.get("ipv4", {})
+    ssh_port = jinja_int(v["flask_nginx_firewall_ssh_port"])
+    issuer = tls_plan["issuer"]
+    return {
+        # '' = the unix socket held by systemd; ADDRESS:PORT = TCP.
+        "bind": bind_here,
+        # On a load balancer: [{key: app host, value: its upstream server line}].
+        "upstream_servers": [{"key": h, "value": line} for h, line in upstream.items() if line and h in host["app_hosts"]]
+        if host["runs_lb"] else [],
+        # Gunicorn on TCP trusts X-Forwarded-* only from these: every IPv4 address of every
+        # load balancer (a second interface works too).
+        "trusted_lbs": unique(["127.0.0.1"] + ((_all_ipv4(c, lbs) + [ipv4[h] for h in lbs if h in ipv4]) if bind_here else [])),
+        # Where a follower load balancer passes the ACME challenges it lacks.
+        "acme_issuer_address": (f"{_address(c, issuer)}:"
+                                f"{_coerce_one(c['hostvars'].get(issuer, {}).get('flask_nginx_http_port', v['flask_nginx_http_port']), {'type': 'int'})}"
+                                if tls_plan["follower"] else ""),
+        # The firewall keeps the port Ansible uses open (0 = that port, else 22).
+        "ssh_port": ssh_port if ssh_port > 0 else jinja_int(c.get("ansible_port") or 22),
+        # Who may reach flask_nginx_firewall_allow_tcp: the given networks, else the fleet's own hosts.
+        "firewall_sources": (v["flask_nginx_firewall_allow_from"] if v["flask_nginx_firewall_allow_from"]
+                             else unique(_all_ipv4(c, unique(lbs + host["app_hosts"])) + list(ipv4.values()) + ["127.0.0.1"])),
+    }
+
+
+def renewal_setting(conf, key):
+    found = re.search(rf"(?m)^{key} = (\S+)$", conf or "")
+    return found.group(1) if found else ""
+
+
+def on_host(v, c, plan):
+    """What needs the probe, the certificate on disk and the fleet's addresses."""
+    probe = c.get("probe") or {}
+    host, tls_plan, names_plan = plan["host"], plan["tls"], plan["names"]
+    release = _get(c, "facts", "distribution_release", default="")
+    nginx = package_version(_get(probe, "packages", "nginx", default=""), c["__flask_nginx_nginx_versions"], release)
+    certbot = package_version(_get(probe, "packages", "certbot", default=""), c["__flask_nginx_certbot_versions"], release)
+    cert_absent = _get(probe, "paths", "cert", "type", default="absent") == "absent"
+    cert_names = [n[4:].lower() for n in c.get("cert_names") or [] if n.startswith("DNS:")]
+    server_names = names_plan["server_names"]
+    renewal = c.get("renewal_conf") or ""
+    http, https = jinja_int(v["flask_nginx_http_port"]), jinja_int(v["flask_nginx_https_port"])
+    prefix = c["__flask_nginx_default_file_prefix"]
+    default_server = v["flask_nginx_default_server"]
+    files = ([{"src": "default-server.conf.j2", "dest": f"{prefix}{http}.conf", "link": True, "port": http, "ssl": False}]
+             if default_server else [])
+    if default_server and tls_plan["enabled"] and version_tuple(nginx) >= (1, 19, 4):
+        files.append({"src": "default-server.conf.j2", "dest": f"{prefix}{https}.conf", "link": True, "port": https, "ssl": True})
+    files += [{"src": "upgrade-map.conf.j2", "dest": "/etc/nginx/conf.d/flask-nginx-upgrade-map.conf", "link": False},
+              {"src": "log.conf.j2", "dest": c["__flask_nginx_log_conf_file"], "link": False},
+              {"src": "limits.conf.j2", "dest": c["__flask_nginx_limits_file"], "link": False},
+              {"src": "upstream.conf.j2", "dest": c["__flask_nginx_upstream_file"], "link": False},
+              {"src": "site.conf.j2", "dest": c["__flask_nginx_site_file"], "link": True}]
+    if v["flask_nginx_metrics"]:
+        files.append({"src": "stub-status.conf.j2", "dest": c["__flask_nginx_stub_status_file"], "link": False})
+    runs_lb = host["runs_lb"]
+    bind = plan["listen"]["bind"]
+    installed = [name for name, version in (_get(probe, "packages", default={}) or {}).items() if version]
+    units_up = [name for name, state in (_get(probe, "units", default={}) or {}).items()
+                if isinstance(state, dict) and state.get("enabled") == "enabled" and state.get("active") == "active"]
+    ipv6 = v["flask_nginx_ipv6"]
+    tls_plan = {
+        **tls_plan,
+        # The names the HTTPS server block serves before any ACME request: all of them with
+        # a self-signed certificate (made before Nginx is configured), the names on the
+        # certificate on disk with ACME (none before the first one).
+        "https_names_now": (server_names if tls_plan["selfsigned"]
+                            else [n for n in server_names if n in cert_names] if tls_plan["acme"] else []),
+        "cert_names": cert_names,
+        # Only the issuer asks the CA; followers copy its certificate (acme_copy.yml).
+        "acme_needed": tls_plan["issues_here"] and (
+            cert_absent or sorted(cert_names) != sorted(server_names)
+            or renewal_setting(renewal, "server") != tls_plan["acme_server"]
+            or renewal_setting(renewal, "authenticator") != tls_plan["acme_authenticator"]),
+        "certbot_version": certbot,
+        "certbot_installed": bool(_get(probe, "packages", "certbot", default="")),
+        # certbot 4.0 brought --preferred-profile (ACME profiles).
+        "acme_profile_supported": version_tuple(certbot) >= (4, 0),
+    }
+    return tls_plan, {
+        "nginx": {
+            "version": nginx,
+            "listen_ipv6": runs_lb and (ipv6 == "always" or (ipv6 == "auto" and
+                                                            _get(probe, "paths", "if_inet6", "type", default="absent") != "absent")),
+            # nginx >= 1.25.1: `http2 on;` (the `listen ... http2` form is deprecated).
+            "http2_directive": version_tuple(nginx) >= (1, 25, 1),
+        },
+        "files": {"nginx": files},
+        "packages": {**plan["packages"], "missing": [p for p in plan["packages"].get("wanted", []) if p not in installed],
+                     # The host has the Python libraries the apt and pip modules need (install.yml).
+                     "host_ready": bool(_get(probe, "packages", "python3-apt", default=""))
+                     and bool(_get(probe, "packages", "python3-packaging", default=""))},
+        "units_up": units_up,
+        "served_release": (_get(probe, "files", "served", default="") or "").strip() if host["runs_app"] else "",
+        # A real request at the end of the run: through Nginx as a client of the site (HTTPS
+        # when it has TLS), or straight to Gunicorn on an app-only host. In maintenance Nginx
+        # answers 503 with the role's page: that is the healthy answer.
+        "health": {
+            "url": (f"https://127.0.0.1:{https}" if runs_lb and tls_plan["enabled"]
+                    else f"http://127.0.0.1:{http}" if runs_lb else f"http://{bind}") + v["flask_nginx_healthcheck_path"],
+            "status": 503 if runs_lb and v["flask_nginx_maintenance"] else 200,
+            "name": names_plan["health_name"],
+        },
+    }
+
+
+def host_refusals(v, c, plan):
+    """The checks that need the plan: where Gunicorn listens, the installed certbot."""
+    out = []
+    bind = plan["listen"]["bind"]
+    if (plan["host"]["runs_app"] and bind and not v["flask_nginx_firewall"] and not v["flask_nginx_private_network"]
+            and not _match(c["__flask_nginx_private_address"], bind.rsplit(":", 1)[0])):
+        out.append(f"Gunicorn would listen on {bind} (flask_nginx_app_address / flask_nginx_gunicorn_bind), which is not a "
+                   "private address: clients could bypass Nginx and forge X-Forwarded-* headers. Set flask_nginx_app_address "
+                   "to a private address, turn on flask_nginx_firewall (only the load balancers may connect), or set "
+                   "flask_nginx_private_network: true if this network is private.")
+    tls_plan = plan["tls"]
+    if tls_plan["issues_here"] and v["flask_nginx_acme_profile"] and not tls_plan["acme_profile_supported"]:
+        where = "installed" if tls_plan["certbot_installed"] else "the version its release would install"
+        out.append(f"flask_nginx_acme_profile = {json.dumps(v['flask_nginx_acme_profile'])} is refused on {c['host']}: ACME "
+                   f"profiles need certbot 4.0 or later (Debian 13), and this host's certbot is {tls_plan['certbot_version']} "
+                   f"({where}). Leave flask_nginx_acme_profile empty for the CA's default profile.")
+    return out
+
+
+def make_plan(values, options, context, stage="host"):
+    """The plan of one host. VALUES: the role's variables (templated, not yet coerced);
+    OPTIONS: the main entry point's argument spec; CONTEXT: host, groups, hostvars, facts,
+    the role's constants and tables (vars/), and from stage `host` on: probe, cert_names,
+    renewal_conf, ipv4. Returns (plan, refusals)."""
+    v = coerce(values, options)
+    c = {**context, "p": context["__flask_nginx_patterns"]}
+    plan = {"vars": {name: v[name] for name in typed_options(options) if name in v}}
+    refused = type_refusals(values, v, options) or refusals(v, c)
+    if refused or stage == "rules":
+        return plan, refused
+    host, roles = fleet(v, c)
+    plan["host"] = host
+    plan["names"] = names(v, c)
+    plan["tls"] = tls(v, c, roles)
+    plan["units"] = units(v, c, host, roles["issues_here"])
+    plan["packages"] = packages(v, c, host, plan["tls"])
+    if stage == "fleet":
+        return plan, []
+    plan["listen"] = listen(v, c, host, plan["tls"], options)
+    plan["tls"], more = on_host(v, c, plan)
+    plan.update(more)
+    return plan, host_refusals(v, c, plan)
+
+
+# ---------------------------------------------------------------------------
+# The action
+# ---------------------------------------------------------------------------
+
+# Constants and tables of vars/ the plan uses (paths named after the app, patterns).
+CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_groups",
+             "__flask_nginx_forbidden_roots", "__flask_nginx_private_address", "__flask_nginx_acme_letsencrypt",
+             "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
+             "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
+             "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
+             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit")
+# From vars/<os_family>.yml, once plan.yml has loaded it.
+TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
+          "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
+          "__flask_nginx_logrotate_packages", "__flask_nginx_metrics_packages", "__flask_nginx_nginx_versions",
+          "__flask_nginx_certbot_versions")
+
+
+def load_options(role_path):
+    import yaml
+    with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as spec:
+        return yaml.safe_load(spec)["argument_specs"]["main"]["options"]
+
+
+class _HostVars(dict):
+    """hostvars, read lazily: only the hosts and variables the plan asks for are templated."""
+
+    def __init__(self, hostvars, templar):
+        super().__init__()
+        self._hostvars, self._templar = hostvars, templar
+
+    def get(self, name, default=None):
+        if name not in self._hostvars:
+            return default if default is not None else {}
+        return _HostVarsOne(self._hostvars[name], self._templar)
+
+
+class _HostVarsOne(dict):
+    def __init__(self, hostvars, templar):
+        super().__init__()
+        self._hostvars, self._templar = hostvars, templar
+
+    def __contains__(self, key):
+        return key in self._hostvars
+
+    def __getitem__(self, key):
+        return self._templar.template(self._hostvars[key])
+
+    def get(self, key, default=None):
+        try:
+            return self[key] if key in self._hostvars else default
+        except (KeyError, AnsibleError):
+            return default
+
+
+class ActionModule(ActionBase):
+    """flask_nginx_plan: stage (rules|fleet|host), probe, cert_names, renewal_conf, ipv4."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("stage", "probe", "cert_names", "renewal_conf", "ipv4"))
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        stage = args.get("stage", "host")
+        role_path = task_vars.get("role_path") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        options = load_options(role_path)
+
+        def template(name, default=None):
+            return self._templar.template(task_vars[name]) if name in task_vars else default
+
+        values = {name: template(name, option.get("default")) for name, option in options.items()}
+        context = {}
+        for name in CONSTANTS + TABLES:
+            try:
+                context[name] = template(name)
+            except AnsibleError:  # a path of vars/<os_family>.yml, not loaded yet (stage rules)
+                pass
+        facts = template("ansible_facts", {}) or {}
+        context.update(
+            host=task_vars.get("inventory_hostname"),
+            groups={name: list(hosts) for name, hosts in (template("groups", {}) or {}).items()},
+            hostvars=_HostVars(task_vars.get("hostvars", {}), self._templar),
+            facts={k: facts.get(k) for k in ("distribution_release", "os_family")},
+            ssh_user=template("ansible_user") or template("ansible_ssh_user") or "",
+            ansible_port=template("ansible_port"),
+            play_batch=list(template("ansible_play_batch", []) or []),
+            play_hosts_all=list(template("ansible_play_hosts_all", []) or []),
+            probe=args.get("probe") or {},
+            cert_names=args.get("cert_names") or [],
+            renewal_conf=base64.b64decode(args["renewal_conf"]).decode("utf-8", "replace") if args.get("renewal_conf") else "",
+            # The default IPv4 addresses plan.yml read where the facts had none (its registered loop).
+            ipv4={r["item"]: r["stdout"] for r in args.get("ipv4") or [] if isinstance(r, dict) and "stdout" in r},
+        )
+        plan, refused = make_plan(values, options, context, stage)
+        result["changed"] = False
+        if refused:
+            result["failed"] = True
+            result["msg"] = " | ".join(refused)
+            return result
+        result["ansible_facts"] = {"__flask_nginx_plan": plan}
+        return result

@@ -1,0 +1,71 @@
+"""Every entry point is specified: the role (main), deploy, rollback, status and rotation each
+have an argument spec (meta/argument_specs.yml), and each playbook checks its variables
+before it acts: a bad value stops it, naming the variable, with nothing changed."""
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import REPO, ROLE, ansible_playbook, load_yaml
+
+SPECS = load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]
+MAIN = SPECS["main"]["options"]
+# Entry point -> the task file it names (include_role tasks_from) and the playbook that uses it.
+ENTRY_POINTS = {"deploy": "playbooks/deploy.yml", "rollback": "playbooks/rollback.yml",
+                "status": "playbooks/status.yml", "rotation": "playbooks/deploy.yml"}
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_entry_point_is_specified_and_used(entry_point):
+    spec = SPECS[entry_point]
+    assert spec.get("short_description") and spec.get("options"), entry_point
+    assert (ROLE / "tasks" / f"{entry_point}.yml").is_file()
+    # Without ".yml": Ansible picks the entry point by the exact name given to tasks_from.
+    assert re.search(rf"(?m)^ +tasks_from: {entry_point}$", (REPO / ENTRY_POINTS[entry_point]).read_text())
+
+
+@pytest.mark.parametrize("entry_point, name", sorted((e, n) for e in ENTRY_POINTS for n in SPECS[e]["options"] if n in MAIN))
+def test_a_variable_shared_with_the_role_has_the_same_spec(entry_point, name):
+    assert SPECS[entry_point]["options"][name] == MAIN[name]
+
+
+def test_a_variable_only_deploy_reads_is_documented_under_deploy_alone():
+    assert "flask_nginx_deploy_serial" in SPECS["deploy"]["options"]
+    assert "flask_nginx_deploy_serial" not in MAIN
+
+
+# playbook -> (extra vars, the text that names the refused variable)
+BAD = {
+    "rollback-retries-words": ("rollback.yml", {"flask_nginx_healthcheck_retries": "many"},
+                               "argument 'flask_nginx_healthcheck_retries' is of type"),
+    "rollback-release-path": ("rollback.yml", {"flask_nginx_rollback_to": "../../etc"},
+                              'flask_nginx_rollback_to = "../../etc" is refused'),
+    "status-app-name": ("status.yml", {"flask_nginx_app_name": "Bad Name"}, 'flask_nginx_app_name = "Bad Name" is refused'),
+    "deploy-serial-words": ("deploy.yml", {"flask_nginx_deploy_serial": "half"},
+                            'flask_nginx_deploy_serial = "half" is refused'),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each case's playbook on this machine (connection local, in both groups), side by side."""
+    inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local", "ansible_become": False}},
+                         "children": {"flask_app": {"hosts": {"localhost": None}},
+                                      "flask_lb": {"hosts": {"localhost": None}}}}}
+
+    def run(name):
+        playbook, values, _ = BAD[name]
+        result = ansible_playbook(f"../playbooks/{playbook}", values, tmp_path_factory.mktemp(name), inventory=inventory)
+        return name, (result.returncode, result.stdout + result.stderr)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return dict(pool.map(run, BAD))
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_playbook_refuses_a_bad_value_before_it_acts(runs, case):
+    rc, output = runs[case]
+    assert rc != 0, output
+    assert " ".join(BAD[case][2].split()) in " ".join(output.split()), output
+    assert "changed=0" in output and "changed=1" not in output, output

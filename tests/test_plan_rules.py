@@ -1,0 +1,186 @@
+"""The plan plugin's functions called directly (roles/flask_nginx/action_plugins/flask_nginx_plan.py):
+typed variables coerced once by their spec, and the plan of made-up fleets, in milliseconds.
+One end-to-end run proves that `-e flask_nginx_maintenance=false` reaches the templates as false."""
+import pytest
+
+from conftest import SAMPLE_APP, plan, plan_module, role_context, role_options, role_values
+
+PLAN = plan_module()
+OPTIONS = role_options()
+BOOLS = sorted(name for name, option in OPTIONS.items() if option["type"] == "bool")
+INTS = sorted(name for name, option in OPTIONS.items() if option["type"] == "int")
+
+
+def make(host="web", groups=None, hostvars=None, stage="host", **overrides):
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, **overrides)
+    result, refused = PLAN.make_plan(values, OPTIONS, role_context(values, host, groups, hostvars), stage)
+    assert not refused, refused
+    return result
+
+
+@pytest.mark.parametrize("name", BOOLS)
+@pytest.mark.parametrize("text, value", [("false", False), ("true", True), ("no", False), ("yes", True)])
+def test_a_boolean_given_as_a_string_is_read_as_a_boolean(name, text, value):
+    """`-e NAME=false` gives the string "false", which Jinja reads as true: the plan carries False."""
+    coerced = PLAN.coerce({name: text}, OPTIONS)[name]
+    assert coerced is value
+
+
+@pytest.mark.parametrize("name", INTS)
+def test_an_integer_given_as_a_string_is_read_as_an_integer(name):
+    text = str(OPTIONS[name]["default"] + 8)
+    coerced = PLAN.coerce({name: text}, OPTIONS)[name]
+    assert type(coerced) is int and coerced == int(text)
+
+
+@pytest.mark.parametrize("name", BOOLS + INTS)
+def test_every_typed_option_reaches_the_plan_coerced(name):
+    """What templates and tasks read (__flask_nginx_plan.vars) holds the coerced value."""
+    option = OPTIONS[name]
+    text = "false" if option["type"] == "bool" else str(option["default"])
+    assert make(stage="rules", **{name: text})["vars"][name] == (False if option["type"] == "bool" else option["default"])
+
+
+def test_list_elements_and_suboptions_are_coerced():
+    coerced = PLAN.coerce({
+        "flask_nginx_firewall_allow_tcp": ["8080", 9090],
+        "flask_nginx_workers": [{"name": "mail", "command": "x", "instances": "2"}],
+        "flask_nginx_timers": [{"name": "report", "command": "x", "on_calendar": "daily", "all_hosts": "false"}],
+        "flask_nginx_locations": [{"path": "/ws/", "websocket": "true", "buffering": "no"}],
+    }, OPTIONS)
+    assert coerced["flask_nginx_firewall_allow_tcp"] == [8080, 9090]
+    assert coerced["flask_nginx_workers"][0]["instances"] == 2
+    assert coerced["flask_nginx_timers"][0]["all_hosts"] is False
+    assert (coerced["flask_nginx_locations"][0]["websocket"], coerced["flask_nginx_locations"][0]["buffering"]) == (True, False)
+
+
+def test_a_string_is_not_split_into_a_list():
+    """`flask_nginx_server_names: example.com` stays a string, so that its rule refuses it."""
+    assert PLAN.coerce({"flask_nginx_server_names": "example.com"}, OPTIONS)["flask_nginx_server_names"] == "example.com"
+
+
+def test_a_value_that_does_not_convert_is_left_for_the_spec_to_refuse():
+    assert PLAN.coerce({"flask_nginx_gunicorn_workers": "many"}, OPTIONS)["flask_nginx_gunicorn_workers"] == "many"
+
+
+def test_maintenance_given_as_false_is_healthy_with_200():
+    assert make(flask_nginx_maintenance="false")["health"]["status"] == 200
+    assert make(flask_nginx_maintenance="true")["health"]["status"] == 503
+
+
+def test_single_host_runs_everything_on_a_unix_socket():
+    single = make(flask_nginx_app_name="shop", flask_nginx_server_names=["Shop.Test"])
+    assert single["host"]["runs_app"] and single["host"]["runs_lb"]
+    assert single["listen"]["bind"] == ""
+    assert single["listen"]["upstream_servers"] == [{"key": "web", "value": "unix:/run/gunicorn-shop.sock"}]
+    assert single["names"]["server_names"] == ["shop.test"]
+    assert single["health"] == {"url": "http://127.0.0.1:80/healthz", "status": 200, "name": "shop.test"}
+    assert single["units"]["names"] == ["gunicorn-shop.socket", "gunicorn-shop.service", "nginx.service", "logrotate.timer"]
+
+
+FLEET = {"flask_lb": ["lb1"], "flask_app": ["app1", "app2"]}
+FLEET_VARS = {
+    "lb1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.2"}, "all_ipv4_addresses": ["10.0.0.2", "172.16.0.2"]}},
+    "app1": {"flask_nginx_app_address": "10.0.0.11"},
+    "app2": {"flask_nginx_app_address": "10.0.0.12", "flask_nginx_gunicorn_port": "8001"},
+}
+
+
+@pytest.mark.parametrize("host", ["app1", "app2"])
+def test_app_hosts_listen_on_their_private_address_and_trust_every_address_of_the_load_balancer(host):
+    app = make(host, FLEET, FLEET_VARS, **{k: v for k, v in FLEET_VARS[host].items()})
+    assert app["listen"]["bind"] == {"app1": "10.0.0.11:8000", "app2": "10.0.0.12:8001"}[host]
+    assert app["listen"]["trusted_lbs"] == ["127.0.0.1", "10.0.0.2", "172.16.0.2"]
+    assert app["host"]["peers"] == ["lb1"] and not app["host"]["runs_lb"]
+    assert app["health"]["url"] == f"http://{app['listen']['bind']}/healthz"
+
+
+def test_load_balancer_sends_to_every_app_host_with_the_app_hosts_own_port():
+    lb = make("lb1", FLEET, FLEET_VARS)
+    assert lb["listen"]["upstream_servers"] == [
+        {"key": "app1", "value": "10.0.0.11:8000 max_fails=2 fail_timeout=10s"},
+        {"key": "app2", "value": "10.0.0.12:8001 max_fails=2 fail_timeout=10s"},
+    ]
+    assert lb["host"]["release_marker"] == ".code-complete" and lb["units"]["files"] == []
+
+
+def test_an_app_host_without_an_address_is_reached_at_the_address_the_role_read():
+    hostvars = {**FLEET_VARS, "app1": {}}
+    lb = make("lb1", FLEET, hostvars, stage="host")
+    assert lb["listen"]["upstream_servers"][0]["value"].startswith("app1:8000")  # nothing known: its name
+    values = role_values(flask_nginx_app_src=SAMPLE_APP)
+    context = role_context(values, "lb1", FLEET, hostvars, ipv4={"app1": "10.9.9.9"})
+    found, _ = PLAN.make_plan(values, OPTIONS, context)
+    assert found["listen"]["upstream_servers"][0]["value"] == "10.9.9.9:8000 max_fails=2 fail_timeout=10s"
+
+
+def test_gunicorn_on_a_public_address_is_refused_with_the_way_out():
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, flask_nginx_app_address="203.0.113.5")
+    _, refused = PLAN.make_plan(values, OPTIONS, role_context(values, "app1", FLEET, FLEET_VARS))
+    assert refused and refused[0].startswith("Gunicorn would listen on 203.0.113.5:8000")
+    assert "flask_nginx_private_network: true" in refused[0]
+    for setting in ({"flask_nginx_firewall": "true"}, {"flask_nginx_private_network": True}):
+        assert make("app1", FLEET, FLEET_VARS, flask_nginx_app_address="203.0.113.5", **setting)["listen"]["bind"] == \
+            "203.0.113.5:8000"
+
+
+TWO_LBS = {"flask_lb": ["lb1", "lb2"], "flask_app": ["lb1", "app2"]}
+TWO_LBS_VARS = {"lb1": {"flask_nginx_app_address": "10.0.0.11"}, "app2": {"flask_nginx_app_address": "10.0.0.12"},
+                "lb2": {"ansible_host": "10.0.0.3"}}
+ACME = {"flask_nginx_server_names": ["shop.test", "www.shop.test"], "flask_nginx_tls_mode": "acme",
+        "flask_nginx_acme_email": "ops@shop.test", "flask_nginx_private_network": True}
+
+
+def test_one_load_balancer_asks_the_ca_and_the_other_copies_its_certificate():
+    issuer = make("lb1", TWO_LBS, TWO_LBS_VARS, flask_nginx_app_address="10.0.0.11", **ACME)
+    follower = make("lb2", TWO_LBS, {**TWO_LBS_VARS, "lb1": {**TWO_LBS_VARS["lb1"], "ansible_host": "10.0.0.2"}}, **ACME)
+    assert issuer["tls"]["issues_here"] and issuer["tls"]["acme_needed"] and not issuer["tls"]["follower"]
+    assert follower["tls"]["follower"] and not follower["tls"]["acme_needed"]
+    assert issuer["tls"]["cert"] == "/etc/letsencrypt/live/flaskapp/fullchain.pem"
+    assert follower["tls"]["cert"] == "/etc/flask-nginx/flaskapp/tls/fullchain.pem"
+    assert follower["listen"]["acme_issuer_address"] == "10.0.0.2:80"
+    assert "certbot" in issuer["packages"]["wanted"] and "certbot" not in follower["packages"]["wanted"]
+    # lb2 runs no app, so lb1 listens on TCP and both load balancers send to both app hosts.
+    assert issuer["listen"]["bind"] == "10.0.0.11:8000"
+    assert [s["key"] for s in follower["listen"]["upstream_servers"]] == ["lb1", "app2"]
+
+
+def test_the_certificate_on_disk_decides_the_https_names_and_whether_to_order():
+    probe = {"paths": {"cert": {"type": "file"}}}
+    renewal = "server = https://acme-v02.api.letsencrypt.org/directory\nauthenticator = webroot\n"
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, **ACME)
+    context = role_context(values, probe=probe, cert_names=["DNS:Shop.Test"], renewal_conf=renewal)
+    partial, _ = PLAN.make_plan(values, OPTIONS, context)
+    assert partial["tls"]["https_names_now"] == ["shop.test"] and partial["tls"]["acme_needed"]
+    context["cert_names"] = ["DNS:shop.test", "DNS:www.shop.test"]
+    complete, _ = PLAN.make_plan(values, OPTIONS, context)
+    assert complete["tls"]["https_names_now"] == ["shop.test", "www.shop.test"] and not complete["tls"]["acme_needed"]
+    context["renewal_conf"] = renewal.replace("acme-v02", "acme-staging-v02")
+    assert PLAN.make_plan(values, OPTIONS, context)[0]["tls"]["acme_needed"]  # another directory: order again
+
+
+def test_a_job_runs_on_the_first_app_host_only_unless_it_says_all_hosts():
+    timers = [{"name": "report", "command": "x", "on_calendar": "daily"},
+              {"name": "clean", "command": "y", "on_calendar": "hourly", "all_hosts": "true"}]
+    workers = [{"name": "mail", "command": "z", "instances": "2"}]
+    first = make("app1", FLEET, FLEET_VARS, stage="fleet", flask_nginx_timers=timers, flask_nginx_workers=workers)
+    second = make("app2", FLEET, FLEET_VARS, stage="fleet", flask_nginx_timers=timers, flask_nginx_workers=workers)
+    assert [f["unit"] for f in first["units"]["files"] if f["kind"] == "timer"] == ["flaskapp-job-report.timer",
+                                                                                     "flaskapp-job-clean.timer"]
+    assert [f["unit"] for f in second["units"]["files"] if f["kind"] == "timer"] == ["flaskapp-job-clean.timer"]
+    assert first["units"]["worker_instances"] == ["flaskapp-worker-mail@1.service", "flaskapp-worker-mail@2.service"]
+
+
+def test_maintenance_off_given_with_e_as_a_string_is_rendered_off(tmp_path):
+    """End to end: `-e flask_nginx_maintenance=false` (a string) through the role's validate.yml
+    and plan.yml and the Nginx templates (tests/render.yml): no 503, and the health check wants 200."""
+    result, plans = plan(tmp_path, {"all": {"hosts": {"web": {"flask_nginx_app_src": SAMPLE_APP}}}},
+                         args=("-e", "flask_nginx_maintenance=false", "-e", "flask_nginx_http_port=8080"))
+    assert result.returncode == 0, result.stdout[-4000:]
+    web = plans["web"]
+    assert web["plan"]["vars"]["flask_nginx_maintenance"] is False and web["health_status"] == 200
+    assert web["health_url"] == "http://127.0.0.1:8080/healthz"
+    site = (tmp_path / "rendered" / "web" / "flaskapp.conf").read_text()
+    assert "listen 8080;" in site
+    common = site + "".join(p.read_text() for p in (tmp_path / "rendered" / "web").iterdir())
+    assert "return 503" not in common and "Retry-After" not in common
