@@ -101,59 +101,20 @@ class FakeSystemctl:
 
 def test_units_are_read_in_the_order_asked_with_file_and_active_state(monkeypatch):
     monkeypatch.setattr(module.os.path, "isdir", lambda path: path == "/run/systemd/system")
-    recorded = ("Id=nginx.service\nActiveState=active\nUnitFileState=enabled\nMainPID=0\n\n"
-                "Id=gunicorn-shop.socket\nActiveState=failed\nUnitFileState=disabled\nMainPID=0\n\n"
-                "Id=nothing.service\nActiveState=inactive\nUnitFileState=\nMainPID=0\n")
+    recorded = ("Id=nginx.service\nActiveState=active\nUnitFileState=enabled\n\n"
+                "Id=gunicorn-shop.socket\nActiveState=failed\nUnitFileState=disabled\n\n"
+                "Id=nothing.service\nActiveState=inactive\nUnitFileState=\n")
     fake = FakeSystemctl(recorded)
     units = module.units_of(fake, ["nginx.service", "gunicorn-shop.socket", "nothing.service"])
-    assert fake.argv[:3] == ["systemctl", "show", "--property=Id,UnitFileState,ActiveState,MainPID"]
-    assert units == {"nginx.service": {"enabled": "enabled", "active": "active", "release": ""},
-                     "gunicorn-shop.socket": {"enabled": "disabled", "active": "failed", "release": ""},
-                     "nothing.service": {"enabled": "", "active": "inactive", "release": ""}}
+    assert fake.argv[:3] == ["systemctl", "show", "--property=Id,UnitFileState,ActiveState"]
+    assert units == {"nginx.service": {"enabled": "enabled", "active": "active"},
+                     "gunicorn-shop.socket": {"enabled": "disabled", "active": "failed"},
+                     "nothing.service": {"enabled": "", "active": "inactive"}}
     # An answer missing for a unit leaves it "not known to run", never a neighbour's state.
     partial = FakeSystemctl("Id=gunicorn-shop.socket\nActiveState=active\nUnitFileState=enabled\n")
     assert module.units_of(partial, ["nginx.service", "gunicorn-shop.socket"]) == {
-        "nginx.service": {"enabled": "", "active": "inactive", "release": ""},
-        "gunicorn-shop.socket": {"enabled": "enabled", "active": "active", "release": ""}}
+        "nginx.service": {"enabled": "", "active": "inactive"},
+        "gunicorn-shop.socket": {"enabled": "enabled", "active": "active"}}
     # systemctl failing (no bus) is "not known to run": the role then runs its start tasks.
     assert module.units_of(FakeSystemctl("", rc=1), ["nginx.service"]) == {
-        "nginx.service": {"enabled": "", "active": "inactive", "release": ""}}
-
-
-def test_the_release_a_unit_runs_is_its_newest_childs_working_directory(tmp_path):
-    """Real processes: a parent whose children work in two releases; the newest child's release
-    counts, a process outside any release gives "", and nothing is read from a file."""
-    import subprocess
-    import sys
-    import time
-    old, new = (tmp_path / "releases" / rid / "app" for rid in ("0123456789ab", "ba9876543210"))
-    old.mkdir(parents=True)
-    new.mkdir(parents=True)
-    parent = subprocess.Popen([sys.executable, "-c", f"""
-import subprocess, sys, time
-first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd={str(old)!r})
-time.sleep(0.2)
-second = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd={str(new)!r})
-print("ready", flush=True)
-time.sleep(30)
-"""], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
-    try:
-        assert parent.stdout.readline().strip() == "ready"
-        time.sleep(0.2)
-        assert module.release_of(parent.pid) == "ba9876543210"
-        lonely = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd=old)
-        try:
-            time.sleep(0.2)
-            assert module.release_of(lonely.pid) == "0123456789ab"
-        finally:
-            lonely.kill()
-        outside = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd=tmp_path)
-        try:
-            time.sleep(0.2)
-            assert module.release_of(outside.pid) == ""
-        finally:
-            outside.kill()
-        assert module.release_of(0) == ""
-    finally:
-        subprocess.run(["pkill", "-P", str(parent.pid)], check=False)
-        parent.kill()
+        "nginx.service": {"enabled": "", "active": "inactive"}}

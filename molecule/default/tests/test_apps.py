@@ -126,11 +126,8 @@ def variant_story(host):
     unit = f"{APP}-worker-jobs@1.service"
     seen = {"unit": unit, "running before": host.service(unit).is_running,
             "since": host.check_output("date '+%Y-%m-%d %H:%M:%S'")}
-    # A FIFO where Gunicorn's workers once wrote the release they serve: a role that opened it
-    # would hang (the run's timeout fails the story).
-    host.run_expect([0], f"rm -f /run/{UNIT}/release; mkfifo -m 0644 /run/{UNIT}/release")
-    seen["result"] = run_playbook(scenario_file("shop.yml"), "-e", json.dumps(
-        {"flask_nginx_workers": [], "flask_nginx_gunicorn_worker_class": "gevent"}), *limit, timeout=600)
+    seen["result"] = shop("-e", json.dumps({"flask_nginx_workers": [], "flask_nginx_gunicorn_worker_class": "gevent"}),
+                          *limit)
     seen["running"] = host.service(unit).is_running
     seen["template"] = host.file(f"/etc/systemd/system/{APP}-worker-jobs@.service").exists
     seen["wanted"] = host.file(f"/etc/systemd/system/multi-user.target.wants/{unit}").exists

@@ -13,7 +13,6 @@ import shutil
 
 import pytest
 from conftest import APP, Http, wait_for
-import flask_nginx_testing
 from flask_nginx_testing import output, project_file, run_playbook, scenario_file
 
 # Each test here runs whole plays; once, on Debian 12, is enough to prove the behaviour.
@@ -38,7 +37,7 @@ def current_release(host):
 
 
 def served_release(host):
-    return flask_nginx_testing.served_release(host, f"gunicorn-{APP}.service")
+    return host.file(f"/run/gunicorn-{APP}/release").content_string.strip()
 
 
 def still_serving_v1(http):

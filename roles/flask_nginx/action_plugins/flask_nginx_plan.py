@@ -690,13 +690,7 @@ def on_host(v, c, plan):
                      "host_ready": bool(_get(probe, "packages", "python3-apt", default=""))
                      and bool(_get(probe, "packages", "python3-packaging", default=""))},
         "units_up": units_up,
-        # The release Gunicorn's newest workers run (the probe reads their working directory
-        # in /proc: nothing the app could write).
-        "served_release": (_get(probe, "units", f"{c['__flask_nginx_unit']}.service", "release", default="") or "")
-        if host["runs_app"] else "",
-        # The same for each unit of a background worker: a worker on another release restarts.
-        "unit_releases": {name: state.get("release", "") for name, state in (_get(probe, "units", default={}) or {}).items()
-                          if isinstance(state, dict)},
+        "served_release": (_get(probe, "files", "served", default="") or "").strip() if host["runs_app"] else "",
         # A real request at the end of the run: through Nginx as a client of the site (HTTPS
         # when it has TLS), or straight to Gunicorn on an app-only host. In maintenance Nginx
         # answers 503 with the role's page: that is the healthy answer.

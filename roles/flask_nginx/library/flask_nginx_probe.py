@@ -4,7 +4,6 @@ import glob
 import grp
 import os
 import pwd
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -39,7 +38,7 @@ options:
     type: dict
     default: {}
   units:
-    description: systemd unit names; each comes back with its unit file state, its active state and the release its processes run.
+    description: systemd unit names; each comes back with its unit file state and its active state.
     type: list
     elements: str
     default: []
@@ -78,7 +77,7 @@ globs:
   returned: always
   type: dict
 units:
-  description: Per unit, C(enabled) (systemd's UnitFileState, empty when there is no unit file), C(active) (ActiveState) and C(release), the id of the release its newest process works in (from /proc, empty when none).
+  description: Per unit, C(enabled) (systemd's UnitFileState, empty when there is no unit file) and C(active) (ActiveState).
   returned: always
   type: dict
 users:
@@ -155,46 +154,12 @@ def matches(patterns):
     return sorted(found)
 
 
-# A process of a release works in RELEASES/ID/app (Gunicorn's workers chdir there, the
-# worker and job units start there); the kernel keeps that in /proc/PID/cwd, which the
-# app cannot write: the role never reads a file the app could plant or block.
-RELEASE_CWD = re.compile(r"/releases/([0-9a-f]{12})/app\Z")
-
-
-def started(pid):
-    """The start time of PID in clock ticks since boot (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def release_of(pid):
-    """The release that the processes of a unit whose main process is PID run: the newest
-    child's (Gunicorn's newest worker) or, without children, the main process's own; ""
-    when it is not in a release."""
-    if not pid:
-        return ""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
-            pids = [int(child) for child in handle.read().split()]
-    except (OSError, ValueError):
-        pids = []
-    newest = max(pids or [pid], key=started)
-    try:
-        found = RELEASE_CWD.search(os.readlink(f"/proc/{newest}/cwd"))
-    except OSError:
-        return ""
-    return found.group(1) if found else ""
-
-
 def units_of(module, names):
-    out = {name: {"enabled": "", "active": "inactive", "release": ""} for name in names}
+    out = {name: {"enabled": "", "active": "inactive"} for name in names}
     if not names or not os.path.isdir("/run/systemd/system"):
         return out
     rc, stdout, _err = module.run_command(
-        ["systemctl", "show", "--property=Id,UnitFileState,ActiveState,MainPID", "--", *names],
+        ["systemctl", "show", "--property=Id,UnitFileState,ActiveState", "--", *names],
         environ_update={"LC_ALL": "C"})
     if rc != 0:
         return out
@@ -203,9 +168,8 @@ def units_of(module, names):
     for block in stdout.strip().split("\n\n"):
         props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         if props.get("Id") in out:
-            pid = int(props.get("MainPID") or 0) if (props.get("MainPID") or "0").isdigit() else 0
             out[props["Id"]] = {"enabled": props.get("UnitFileState", ""),
-                                "active": props.get("ActiveState", "inactive"), "release": release_of(pid)}
+                                "active": props.get("ActiveState", "inactive")}
     return out
 
 
