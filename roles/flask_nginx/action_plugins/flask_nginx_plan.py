@@ -532,7 +532,8 @@ def units(v, c, host, issues_here):
     # The systemd units the role starts on this host.
     started = (([f"{gunicorn}.socket", f"{gunicorn}.service"] if host["runs_app"] else []) + workers
                + [f["unit"] for f in files if f["kind"] == "timer"]
-               + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else []))
+               + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else [])
+               + ([f"{c['__flask_nginx_exporter_unit']}.service"] if host["runs_lb"] and v["flask_nginx_metrics"] else []))
     timers = [f["unit"] for f in files if f["kind"] == "timer"]
     # What status.yml reports: those, certbot's timer and the exporter.
     status = (([f"{gunicorn}.service", f"{gunicorn}.socket"] if host["runs_app"] else []) + workers + timers
