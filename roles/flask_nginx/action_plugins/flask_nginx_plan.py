@@ -691,7 +691,10 @@ def on_host(v, c, plan):
                      "host_ready": bool(_get(probe, "packages", "python3-apt", default=""))
                      and bool(_get(probe, "packages", "python3-packaging", default=""))},
         "units_up": units_up,
-        "served_release": (_get(probe, "files", "served", default="") or "").strip() if host["runs_app"] else "",
+        # Running units whose newest process started before `current` last changed: they
+        # still run an older release (after --tags, or a run that failed after the switch).
+        "stale_units": [name for name, state in (_get(probe, "units", default={}) or {}).items()
+                        if isinstance(state, dict) and state.get("fresh") is False],
         # A real request at the end of the run: through Nginx as a client of the site (HTTPS
         # when it has TLS), or straight to Gunicorn on an app-only host. In maintenance Nginx
         # answers 503 with the role's page: that is the healthy answer.
