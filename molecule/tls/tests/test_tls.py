@@ -172,6 +172,24 @@ def test_adding_a_name_expands_the_certificate(host, pebble_root):
     host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve new.shop.test:443:127.0.0.1 https://new.shop.test/healthz")
 
 
+def public_key_algorithm(host, name="shop.test"):
+    return re.search(r"Public Key Algorithm: (\S+)", host.check_output(
+        f"echo | openssl s_client -connect 127.0.0.1:443 -servername {name} 2>/dev/null"
+        " | openssl x509 -noout -text")).group(1)
+
+
+def test_another_key_type_orders_the_certificate_again(host):
+    """Only the key type changes (the names stay): a new certificate with an RSA key is
+    ordered and served. The next test's last run goes back to ECDSA the same way."""
+    before = serial(host)
+    result = converge("-e", '{"flask_nginx_server_names": ["shop.test", "www.shop.test", "new.shop.test"], '
+                            '"flask_nginx_acme_key_type": "rsa"}')
+    assert result.returncode == 0, output(result)
+    assert serial(host) != before
+    assert public_key_algorithm(host) == "rsaEncryption"
+    assert "key_type = rsa" in host.file("/etc/letsencrypt/renewal/shop.conf").content_string
+
+
 def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     """With the CA stopped, a run that needs a certificate fails, naming the
     names and the CA; a new site keeps serving HTTP, and a site with a
@@ -208,6 +226,7 @@ def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     assert result.returncode == 0, output(result)
     sans = sorted(re.findall(r"DNS:([^,\s]+)", served_certificate(host)))
     assert sans == sorted(NAMES)
+    assert public_key_algorithm(host) == "id-ecPublicKey"  # the default key type again
     host.run_expect([0], f"curl -fsS --cacert {CA} https://pebble:15000/roots/0 -o {PEBBLE_ROOT}")
     host.run_expect([0], f"curl -fsS --cacert {PEBBLE_ROOT} --resolve shop.test:443:127.0.0.1 https://shop.test/healthz")
 

@@ -671,7 +671,13 @@ def on_host(v, c, plan):
         "acme_needed": tls_plan["issues_here"] and (
             cert_absent or sorted(cert_names) != sorted(server_names)
             or renewal_setting(renewal, "server") != tls_plan["acme_server"]
-            or renewal_setting(renewal, "authenticator") != tls_plan["acme_authenticator"]),
+            or renewal_setting(renewal, "authenticator") != tls_plan["acme_authenticator"]
+            # Another key type, or (certbot 4: it keeps the profile) another profile, than the
+            # certificate was ordered with: order again. A key type not written down is not a
+            # reason (certbot writes the one it is given).
+            or renewal_setting(renewal, "key_type") not in ("", v["flask_nginx_acme_key_type"])
+            or (version_tuple(certbot) >= (4, 0)
+                and renewal_setting(renewal, "preferred_profile") != v["flask_nginx_acme_profile"])),
         "certbot_version": certbot,
         "certbot_installed": bool(_get(probe, "packages", "certbot", default="")),
         # certbot 4.0 brought --preferred-profile (ACME profiles).
