@@ -611,6 +611,11 @@ def listen(v, c, host, tls_plan, options):
         # Gunicorn on TCP trusts X-Forwarded-* only from these: every IPv4 address of every
         # load balancer (a second interface works too).
         "trusted_lbs": unique(["127.0.0.1"] + ((_all_ipv4(c, lbs) + [ipv4[h] for h in lbs if h in ipv4]) if bind_here else [])),
+        # Gunicorn on TCP accepts connections from these alone (the socket's IPAddressAllow=,
+        # enforced by the kernel with the firewall off too): the load balancers, this host's
+        # own address (its health check) and loopback.
+        "allowed_clients": (unique(["localhost", bind_here.rsplit(":", 1)[0].strip("[]")]
+                                   + _all_ipv4(c, lbs) + [ipv4[h] for h in lbs if h in ipv4]) if bind_here else []),
         # Where a follower load balancer passes the ACME challenges it lacks.
         "acme_issuer_address": (f"{_address(c, issuer)}:"
                                 f"{_coerce_one(c['hostvars'].get(issuer, {}).get('flask_nginx_http_port', v['flask_nginx_http_port']), {'type': 'int'})}"
