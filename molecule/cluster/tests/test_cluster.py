@@ -44,6 +44,16 @@ def test_app_hosts_run_gunicorn_on_their_private_address_without_nginx():
         assert not app.package("nginx").is_installed
 
 
+def test_the_load_balancer_holds_the_static_files_and_no_code(host):
+    """Nginx on the load balancer needs the release's static files, and it faces the Internet:
+    nothing else of the app's code goes there. The app hosts have the code."""
+    code = host.file("/opt/shop/current/app")
+    assert code.listdir() == ["static"]
+    assert host.file("/opt/shop/current/app/static").listdir()
+    app = remote(APPS[0])
+    assert {"app.py", "requirements.txt", "static"} <= set(app.file("/opt/shop/current/app").listdir())
+
+
 def test_firewall_lets_only_the_load_balancer_reach_gunicorn(host):
     """app1's Gunicorn port answers the load balancer, and is dropped for app2."""
     app1, app2 = remote(APPS[0]), remote(APPS[1])

@@ -258,8 +258,13 @@ def tags_app_story(host, tmp_path_factory, app_source):
     (source / "__pycache__").mkdir()
     (source / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
     (source / "tools" / "stray.pyc").write_bytes(b"\0")
+    # Local settings and secrets the default flask_nginx_app_exclude leaves out.
+    (source / ".env").write_text("SECRET_KEY=on-the-controller-only\n")
+    (source / "instance").mkdir()
+    (source / "instance" / "config.py").write_text("SECRET_KEY = 'on-the-controller-only'\n")
+    left_out = {".git", "__pycache__", ".env", "instance"}
     seen = {"expected": sorted(str(p.relative_to(source)) for p in source.rglob("*")
-                               if not {".git", "__pycache__"} & set(p.relative_to(source).parts) and p.suffix != ".pyc")}
+                               if not left_out & set(p.relative_to(source).parts) and p.suffix != ".pyc")}
     limit, http = ("--limit", host.backend.get_hostname()), Http(host)
     seen["result"] = play("shop.yml", "--tags", "flask_nginx_app", "-e", json.dumps({"flask_nginx_app_src": str(source)}),
                           *limit)
@@ -281,14 +286,15 @@ def tags_app_story(host, tmp_path_factory, app_source):
     return seen
 
 
-def test_a_local_apps_code_arrives_as_the_controller_has_it_without_git_and_bytecode(tags_app_story):
-    """The code travels as one archive: every file and directory of the source, owned by root,
-    u=rwX,go=rX (an executable stays executable, a private file becomes readable), and nothing
-    the release's checksum leaves out (.git, __pycache__, *.pyc)."""
+def test_a_local_apps_code_arrives_without_secrets_git_and_bytecode_private_files_private(tags_app_story):
+    """The code travels as one archive: every file and directory of the source, owned by root
+    and readable by the app's group (an executable stays executable), readable by others only
+    where it was on the controller (a private file stays private), and nothing the release's
+    checksum leaves out (.env, instance/, .git, __pycache__, *.pyc)."""
     assert tags_app_story["result"].returncode == 0, output(tags_app_story["result"])
     assert tags_app_story["listed"].splitlines() == sorted(tags_app_story["expected"], key=lambda p: p.encode())
-    assert tags_app_story["modes"] == {"tools": "755:root:root", "tools/run.sh": "755:root:root",
-                                       "tools/notes.txt": "644:root:root", "app.py": "644:root:root"}
+    assert tags_app_story["modes"] == {"tools": f"755:root:{APP}", "tools/run.sh": f"750:root:{APP}",
+                                       "tools/notes.txt": f"640:root:{APP}", "app.py": f"644:root:{APP}"}
     assert tags_app_story["version"] == "4"
     assert tags_app_story["restored"].returncode == 0, output(tags_app_story["restored"])
     assert tags_app_story["version after"] == "1"  # the restore reloaded Gunicorn gracefully
