@@ -17,6 +17,9 @@ EXCLUDE = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["flask_ng
 
 
 def run(job, src, *extra, exclude=EXCLUDE):
+    """The script's answer; `pack` is given the id that `id` gives first, as the role does."""
+    if job == "pack":
+        extra = (run("id", src, exclude=exclude), *extra)
     out = subprocess.run([sys.executable, str(SCRIPT), job, str(src), json.dumps(exclude), *extra],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -132,3 +135,18 @@ def test_anchored_patterns_match_from_the_apps_directory_only(app):
     finally:
         os.unlink(archive)
     assert "tools/notes.txt" not in names and "shared/notes.txt" in names and "tools/run.sh" in names
+
+
+def test_code_that_changed_since_its_id_was_taken_is_not_shipped(app, tmp_path, monkeypatch):
+    """The id the plan took, then an edit (an editor, a CI checkout) before the pack: nothing is
+    shipped under the old id, and the answer says why."""
+    planned = run("id", app)
+    (app / "app.py").write_text("print('edited meanwhile')\n")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    before = set(tmp_path.iterdir())
+    out = subprocess.run([sys.executable, str(SCRIPT), "pack", str(app), json.dumps(EXCLUDE), planned],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert out.returncode == 0
+    assert out.stdout.startswith(f"flask_nginx_app_src = {json.dumps(str(app))} changed during this run: "
+                                 f"release {planned} was planned"), out.stdout
+    assert set(tmp_path.iterdir()) == before  # no archive left behind

@@ -1,9 +1,10 @@
 """The files of a local app that make its release, chosen once for both uses (run on the
 controller, by the role's plan and build):
 
-    app_files.py id SRC EXCLUDE_JSON             print the release id (12 hex digits)
-    app_files.py pack SRC EXCLUDE_JSON [STATIC]  pack the files (or only those under STATIC, none if "")
-                                                 into a private temporary .tar.gz; print its path
+    app_files.py id SRC EXCLUDE_JSON                print the release id (12 hex digits)
+    app_files.py pack SRC EXCLUDE_JSON ID [STATIC]  pack the files (or only those under STATIC, none
+                                                    if "") into a private temporary .tar.gz and print
+                                                    its path, if what was read still makes release ID
 
 EXCLUDE_JSON is a JSON list of shell patterns. A pattern starting with "/" is matched
 against the path from SRC ("/instance", "/docs/*.md"); any other against each name on
@@ -15,7 +16,8 @@ What goes, and how:
 - every file and directory belongs to root in the archive; the app's group may read all
   of it, and others what the controller lets others read (a 0600 file stays private to
   root and the app, a 0644 one may be served by Nginx);
-- the id is a checksum of each path, mode and content, so one id means one content.
+- the id is a checksum of each path, mode and content, so one id means one content: the
+  archive is checked against the id from the very bytes it holds (an edit in between fails).
 """
 import fnmatch
 import hashlib
@@ -88,57 +90,88 @@ def walk(src, patterns):
     return out
 
 
+def contents(entries):
+    """Each entry with the bytes it holds (None for a directory), each file read once."""
+    for rel, real, mode, is_dir in entries:
+        if is_dir:
+            yield rel, real, mode, None
+        else:
+            with open(real, "rb") as handle:
+                yield rel, real, mode, handle.read()
+
+
+def digest_of(digest, rel, mode, data):
+    digest.update(f"{rel}\0{mode:o}\0".encode())
+    if data is not None:
+        digest.update(hashlib.sha256(data).digest())
+
+
 def release_id(entries):
     digest = hashlib.sha256()
-    for rel, real, mode, is_dir in entries:
-        digest.update(f"{rel}\0{mode:o}\0".encode())
-        if not is_dir:
-            with open(real, "rb") as handle:
-                digest.update(hashlib.sha256(handle.read()).digest())
+    for rel, _real, mode, data in contents(entries):
+        digest_of(digest, rel, mode, data)
     return digest.hexdigest()[:12]
 
 
+def selected(rel, static):
+    """Whether REL goes to a load balancer's archive (STATIC: its static directory)."""
+    if static is None:
+        return True
+    prefix = static.strip("/")
+    return bool(prefix) and (rel == prefix or rel.startswith(prefix + "/") or prefix.startswith(rel + "/"))
+
+
 def pack(entries, static=None):
-    if static is not None:  # a load balancer's: the static files alone (none without a static dir)
-        prefix = static.strip("/")
-        entries = [e for e in entries if prefix and (e[0] == prefix or e[0].startswith(prefix + "/")
-                                                     or prefix.startswith(e[0] + "/"))]
+    """The archive's path and the release id of exactly the bytes read for it (all the files
+    count, also those a load balancer's archive leaves out)."""
     old = os.umask(0o077)
     try:
         fd, path = tempfile.mkstemp(prefix="flask-nginx-code-", suffix=".tar.gz",
                                     dir=os.environ.get("TMPDIR") or "/tmp")
     finally:
         os.umask(old)
+    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w:gz") as archive:
-            for rel, real, mode, is_dir in entries:
+            for rel, real, mode, data in contents(entries):
+                digest_of(digest, rel, mode, data)
+                if not selected(rel, static):
+                    continue
                 info = tarfile.TarInfo(rel)
                 info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "root", "root"
                 info.mtime = int(os.stat(real).st_mtime)
-                if is_dir:
+                if data is None:
                     info.type = tarfile.DIRTYPE
                     archive.addfile(info)
                 else:
-                    with open(real, "rb") as source:
-                        data = source.read()
                     info.size = len(data)
                     archive.addfile(info, io.BytesIO(data))
     except BaseException:
         os.unlink(path)
         raise
-    return path
+    return path, digest.hexdigest()[:12]
 
 
 def main(argv):
     job, src, patterns = argv[1], argv[2], json.loads(argv[3])
+    # Refusals go to stdout with status 0: the role's lookup then shows them (a lookup that
+    # fails shows only its status), and the role's next check fails the run with them.
     try:
         entries = walk(src, patterns)
     except Refused as error:
-        # On stdout with status 0: the role's lookup then shows it (a lookup that fails
-        # shows only its status), and the plan's next check fails the run with it.
         print(f"flask_nginx_app_src = {json.dumps(src)} is refused: {error}")
-        return 0 if job == "id" else 1
-    print(release_id(entries) if job == "id" else pack(entries, argv[4] if len(argv) > 4 else None))
+        return 0
+    if job == "id":
+        print(release_id(entries))
+        return 0
+    planned = argv[4]
+    path, packed = pack(entries, argv[5] if len(argv) > 5 else None)
+    if packed != planned:
+        os.unlink(path)
+        print(f"flask_nginx_app_src = {json.dumps(src)} changed during this run: release {planned} was planned,"
+              f" its files now make {packed}; nothing was shipped, run again")
+        return 0
+    print(path)
     return 0
 
 
