@@ -36,8 +36,9 @@ options:
         description: SHA-1 of a file's wanted content (what the template and copy modules compare).
         type: str
       any_content:
-        description: The file's content is not the role's (a log file): only its type, mode, owner
-          and group are compared, and O(files[].checksum) is not needed.
+        description:
+          - The file's content is not the role's (a log file). Only its type, mode, owner and group
+            are compared, and O(files[].checksum) is not needed.
         type: bool
         default: false
       mode:
