@@ -628,6 +628,23 @@ def listen(v, c, host, tls_plan, options):
     }
 
 
+def metrics_plan(v, c, probe, runs_lb, units_up):
+    app, exporter = v["flask_nginx_app_name"], f"{c['__flask_nginx_exporter_unit']}.service"
+    apps = {os.path.basename(path) for path in _get(probe, "globs", "metrics_apps", default=[]) or []}
+    others = sorted(apps - {app})
+    on = runs_lb and v["flask_nginx_metrics"]
+    left = runs_lb and not on and not others
+    return {
+        "marker": f"{c['__flask_nginx_metrics_markers']}/{app}",
+        "marker_found": app in apps,
+        "other_apps": others,
+        # No app of the host wants them any more: stop the exporter, remove stub_status.
+        "stop_exporter": left and (exporter in units_up
+                                   or _get(probe, "units", exporter, "enabled", default="") == "enabled"),
+        "remove_stub_status": left and _get(probe, "paths", "stub_status", "type", default="absent") != "absent",
+    }
+
+
 def renewal_setting(conf, key):
     found = re.search(rf"(?m)^{key} = (\S+)$", conf or "")
     return found.group(1) if found else ""
@@ -702,6 +719,9 @@ def on_host(v, c, plan):
                      "host_ready": bool(_get(probe, "packages", "python3-apt", default=""))
                      and bool(_get(probe, "packages", "python3-packaging", default=""))},
         "units_up": units_up,
+        # Metrics are the host's (one stub_status, one exporter), used by every app that asks
+        # for them; each such app keeps a marker. The last app to turn them off takes them away.
+        "metrics": metrics_plan(v, c, probe, runs_lb, units_up),
         # Running units whose newest process started before `current` last changed: they
         # still run an older release (after --tags, or a run that failed after the switch).
         "stale_units": [name for name, state in (_get(probe, "units", default={}) or {}).items()
@@ -772,7 +792,8 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
-             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit")
+             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit",
+             "__flask_nginx_metrics_markers")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
