@@ -498,10 +498,14 @@ def tls(v, c, roles):
     # self-signed one's place: certbot's live/ is certbot's alone.
     directory = f"/etc/letsencrypt/live/{app}" if acme and not follower else f"{config_dir}/tls"
     rfc2136_ini = c["__flask_nginx_acme_rfc2136_ini"]
+    # A follower's copy is one file, the chain then the key (Nginx reads each from it), written
+    # at once: a certificate never sits beside another one's key.
+    cert, key = ((f"{directory}/certificate-and-key.pem",) * 2 if acme and follower
+                 else (f"{directory}/fullchain.pem", f"{directory}/privkey.pem"))
     return {
         "enabled": v["flask_nginx_tls_mode"] != "none", "acme": acme, "selfsigned": v["flask_nginx_tls_mode"] == "selfsigned",
         "issuer": roles["issuer"], "issues_here": roles["issues_here"], "follower": follower,
-        "dir": directory, "cert": f"{directory}/fullchain.pem", "key": f"{directory}/privkey.pem",
+        "dir": directory, "cert": cert, "key": key,
         "acme_server": _acme_server(v, c),
         "acme_authenticator": "dns-rfc2136" if dns01 else "webroot",
         "acme_challenge_args": (["--authenticator=dns-rfc2136", f"--dns-rfc2136-credentials={rfc2136_ini}",
