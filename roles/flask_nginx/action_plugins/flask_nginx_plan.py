@@ -391,7 +391,27 @@ RULES = [
          lambda v, c: v["flask_nginx_app_git_repo"] != "" or v["flask_nginx_app_src"] == "" or _wsgi_module_found(v),
          lambda v, c: "it must be a directory on the controller that holds the module of flask_nginx_wsgi_app "
                       f"({v['flask_nginx_wsgi_app']})."),
+    # Each app removes the worker and job units its lists no longer name, by the patterns
+    # NAME-worker-*@*.service and NAME-job-*: a name holding either part would let one app
+    # match another's units.
+    Rule("flask_nginx_app_name",
+         lambda v, c: "-worker-" not in v["flask_nginx_app_name"] and "-job-" not in v["flask_nginx_app_name"],
+         "a name without '-worker-' or '-job-' (the role names an app's background units NAME-worker-... and "
+         "NAME-job-...: another app's clean-up would match them)"),
+    # ssh with no pinned host key would trust whatever answers first.
+    Rule("flask_nginx_app_git_known_hosts",
+         lambda v, c: not _git_over_ssh(v["flask_nginx_app_git_repo"]) or len(v["flask_nginx_app_git_known_hosts"]) > 0,
+         lambda v, c: f"the git server's host keys (known_hosts lines, e.g. from ssh-keyscan checked out of band) are "
+                      f"required for {v['flask_nginx_app_git_repo']}, an ssh URL: trusting the first key seen is refused"),
+    Rule("flask_nginx_app_exclude",
+         lambda v, c: isinstance(v["flask_nginx_app_exclude"], list) and all(
+             isinstance(p, str) and p.strip("/") and not any(ch in p for ch in "\0\n\r") for p in v["flask_nginx_app_exclude"]),
+         "a list of shell patterns (non-empty strings on one line; '/x' matches from the app's directory)"),
 ]
+
+
+def _git_over_ssh(url):
+    return url.startswith("ssh://") or bool(re.match(r"[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:", url))
 
 
 def refusals(v, context):
