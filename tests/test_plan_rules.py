@@ -141,7 +141,7 @@ def test_one_load_balancer_asks_the_ca_and_the_other_copies_its_certificate():
     assert issuer["tls"]["issues_here"] and issuer["tls"]["acme_needed"] and not issuer["tls"]["follower"]
     assert follower["tls"]["follower"] and not follower["tls"]["acme_needed"]
     assert issuer["tls"]["cert"] == "/etc/letsencrypt/live/flaskapp/fullchain.pem"
-    assert follower["tls"]["cert"] == "/etc/flask-nginx/flaskapp/tls/fullchain.pem"
+    assert follower["tls"]["cert"] == follower["tls"]["key"] == "/etc/flask-nginx/flaskapp/tls/certificate-and-key.pem"
     assert follower["listen"]["acme_issuer_address"] == "10.0.0.2:80"
     assert "certbot" in issuer["packages"]["wanted"] and "certbot" not in follower["packages"]["wanted"]
     # lb2 runs no app, so lb1 listens on TCP and both load balancers send to both app hosts.

@@ -104,8 +104,13 @@ def test_the_other_load_balancer_serves_the_issuers_certificate_and_never_asks_t
     # One certificate for the fleet: no certbot lineage, account or CA trust for the shop on lb2.
     for path in ("/etc/letsencrypt/renewal/shop.conf", "/etc/letsencrypt/live/shop", "/etc/letsencrypt/accounts", CA):
         assert not other.file(path).exists, path
-    key = other.file("/etc/flask-nginx/shop/tls/privkey.pem")
-    assert (key.user, key.mode) == ("root", 0o600)
+    # One file, chain then key, written at once; root's alone.
+    copy = other.file("/etc/flask-nginx/shop/tls/certificate-and-key.pem")
+    assert (copy.user, copy.mode) == ("root", 0o600)
+    assert int(other.check_output("grep -c 'BEGIN' /etc/flask-nginx/shop/tls/certificate-and-key.pem")) >= 2
+    other.run_expect([0], "cd /etc/flask-nginx/shop/tls && test \"$(openssl x509 -in certificate-and-key.pem -noout -pubkey)\""
+                          " = \"$(openssl pkey -in certificate-and-key.pem -pubout)\"")
+    assert not other.file("/etc/flask-nginx/shop/tls/privkey.pem").exists
     other.run_expect([0], f"cat > {PEBBLE_ROOT} <<'EOF'\n{host.file(pebble_root).content_string}EOF")
     out = other.check_output(f"curl -fsS --cacert {PEBBLE_ROOT} --resolve shop.test:443:127.0.0.1 https://shop.test/api/info")
     assert '"scheme":"https"' in out.replace(" ", "")
