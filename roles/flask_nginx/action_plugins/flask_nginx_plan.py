@@ -25,6 +25,7 @@ The functions below take plain dicts and lists, so the fast tests call them dire
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -162,6 +163,38 @@ def _bind_ok(p, bind):
     return _match(p["bind"], bind) and _port_ok(bind)
 
 
+def _network(c, text, strict=False):
+    """TEXT as an IP network ("10.0.0.0/8", "2001:db8::/32", or one address), else None."""
+    if not _match(c["p"]["ip_chars"], text):
+        return None
+    try:
+        return ipaddress.ip_network(text, strict=strict)
+    except ValueError:
+        return None
+
+
+def _ip(c, text):
+    """TEXT as one IP address (an IPv6 address in brackets or not), else None."""
+    found = _network(c, text[1:-1] if isinstance(text, str) and text.startswith("[") and text.endswith("]") else text)
+    return found.network_address if found is not None and found.num_addresses == 1 and "/" not in text else None
+
+
+def _private_host(c, host):
+    """HOST (of ADDRESS:PORT) is localhost or an address of a network that never routes on the Internet."""
+    address = _ip(c, host)
+    return host == "localhost" or (address is not None and any(
+        address.version == net.version and address in net for net in map(ipaddress.ip_network, c["__flask_nginx_private_networks"])))
+
+
+def _inside(path, parent):
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _one_line(text):
+    """No line break or other control character (a tab is allowed)."""
+    return isinstance(text, str) and not re.search(r"[\x00-\x08\x0a-\x1f\x7f]", text)
+
+
 def _names(v):
     names = v["flask_nginx_server_names"]
     return names if not isinstance(names, str) else []
@@ -220,6 +253,74 @@ def _units_ok(p, items, one_line):
     return (all(_match(p["unit_name"], name) for name in names) and len(set(names)) == len(names) and one_line(items))
 
 
+# systemd.time(7) calendar events: a shorthand, or [WEEKDAYS] [DATE] [TIME] [TIMEZONE]
+# with at least one of the first three (e.g. "Mon..Fri *-*-* 03:00:00", "*:0/15",
+# "Sat,Sun 10:00 Europe/Berlin").
+_CALENDAR_SHORTHANDS = ("minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "semiannually", "yearly", "annually")
+_WEEKDAY = r"(mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?)"
+_CALENDAR_PARTS = (rf"(?i:{_WEEKDAY}((,|\.\.){_WEEKDAY})*)",       # weekdays
+                   r"[0-9*][0-9*,./]*[-~][0-9*][0-9*,./]*([-~][0-9*][0-9*,./]*)?",  # date
+                   r"[0-9*][0-9*,./]*:[0-9*][0-9*,./]*(:[0-9*][0-9*,./]*)?")      # time
+_TIMEZONE = r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*"
+
+
+def calendar_ok(text):
+    """TEXT is a systemd calendar event of the form above, on one line of printable ASCII."""
+    if not isinstance(text, str) or not re.fullmatch(r"[ -~]{1,256}", text):
+        return False
+    tokens = text.split()
+    if len(tokens) == 1 and tokens[0].lower() in _CALENDAR_SHORTHANDS:
+        return True
+    used = 0
+    for part in _CALENDAR_PARTS:
+        if used < len(tokens) and re.fullmatch(part, tokens[used]):
+            used += 1
+    if used and used < len(tokens) and re.fullmatch(_TIMEZONE, tokens[used]):
+        used += 1
+    return used > 0 and used == len(tokens)
+
+
+def _writable_dir_ok(v, c, path):
+    root, webroot = v["flask_nginx_app_root"], v["flask_nginx_acme_webroot"]
+    return (_match(c["p"]["safe_path"], path) and path.count("/") >= 2
+            and not _match(c["__flask_nginx_system_dirs"], path)
+            # Never the app's own code, virtualenvs and links, nor a directory above them.
+            and not _inside(root, path) and not any(_inside(path, f"{root}/{d}") for d in ("releases", "current", "gunicorn", "repo"))
+            # Nor the ACME webroot (the app would answer every site's challenges).
+            and not _inside(path, webroot) and not _inside(webroot, path))
+
+
+def _headers_ok(c, headers):
+    return isinstance(headers, dict) and all(
+        _match(c["p"]["header_name"], name)
+        and (value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool)
+                               and _match(c["p"]["header_value"], str(value))))
+        for name, value in headers.items())
+
+
+def _proxy_ok(c, text):
+    """A trusted proxy: an address or a network no wider than /8 (IPv4) or /16 (IPv6), or a
+    private network (fc00::/7): a wider one trusts much of the Internet's X-Forwarded-For."""
+    net = _network(c, text)
+    private = [ipaddress.ip_network(n) for n in c["__flask_nginx_private_networks"]]
+    return net is not None and (net.prefixlen >= (8 if net.version == 4 else 16)
+                                or any(net.version == p.version and net.subnet_of(p) for p in private))
+
+
+def _allow_from_ok(c, items):
+    """IPv4 addresses or networks (nftables' `ip saddr` set): valid, not /0, not overlapping."""
+    nets = [_network(c, str(item), strict=True) for item in items]
+    return (all(net is not None and net.version == 4 and net.prefixlen > 0 for net in nets)
+            and not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:]))
+
+
+def _app_address_ok(c, text):
+    """Empty, an IPv4 address, or an IPv6 address in brackets ([fd00::5]): systemd's ListenStream=
+    and Nginx's upstream take it with ':PORT' after it, and neither takes a host name."""
+    address = _ip(c, text)
+    return text == "" or (address is not None and (address.version == 4) != text.startswith("["))
+
+
 def _wsgi_module_found(v):
     src = v["flask_nginx_app_src"]
     module = v["flask_nginx_wsgi_app"].split(":")[0].replace(".", "/")
@@ -242,11 +343,22 @@ RULES = [
          and _not_reserved(v, c, "flask_nginx_app_group", "__flask_nginx_reserved_groups", "__flask_nginx_reserved_accounts"),
          "a group of the app alone; not a privileged or shared group (root, adm, sudo, docker, www-data, ...)"),
     Rule("flask_nginx_app_root",
-         lambda v, c: _match(c["p"]["abs_path"], v["flask_nginx_app_root"]) and v["flask_nginx_app_root"].count("/") >= 2
-         and not _match(c["__flask_nginx_forbidden_roots"], v["flask_nginx_app_root"])
-         and "/../" not in v["flask_nginx_app_root"] + "/",
-         "an absolute path at least two levels deep without a trailing slash (e.g. /opt/NAME), outside system directories "
-         "(/tmp, /root, /etc, /usr, /var/lib, /home, ...)"),
+         lambda v, c: _match(c["p"]["safe_path"], v["flask_nginx_app_root"]) and v["flask_nginx_app_root"].count("/") >= 2
+         and not _match(c["__flask_nginx_forbidden_roots"], v["flask_nginx_app_root"]),
+         "an absolute path at least two levels deep of letters, digits, '.', '_' and '-' (no '$', '%', quotes or spaces: "
+         "Nginx and systemd would read them), without a trailing slash or hidden segments (e.g. /opt/NAME), outside "
+         "system directories (/tmp, /root, /etc, /usr, /var/lib, /home, ...)"),
+    Rule("flask_nginx_app_requirements_file",
+         lambda v, c: v["flask_nginx_app_requirements_file"] == "" or _match(c["p"]["static_dir"],
+                                                                           v["flask_nginx_app_requirements_file"]),
+         "empty (none) or a file inside the app, relative, of letters, digits, '.', '_', '-' and '/', without '..' or "
+         "hidden segments (e.g. requirements.txt); pip reads it as root"),
+    Rule("flask_nginx_app_writable_dirs",
+         lambda v, c: isinstance(v["flask_nginx_app_writable_dirs"], list)
+         and all(_writable_dir_ok(v, c, path) for path in v["flask_nginx_app_writable_dirs"]),
+         "a list of absolute paths at least two levels deep of letters, digits, '.', '_' and '-' (e.g. /srv/NAME-uploads), "
+         "outside system directories (/etc, /usr, /var/lib, /run, /tmp, /home, /var/log itself, ...), the app root, its "
+         "releases, current and virtualenvs, and the ACME webroot (flask_nginx_acme_webroot)"),
     Rule("flask_nginx_app_src",
          lambda v, c: len(v["flask_nginx_app_src"]) > 0 or len(v["flask_nginx_app_git_repo"]) > 0,
          "the app's directory on the controller (or set flask_nginx_app_git_repo); this repository's inventories use "
@@ -272,6 +384,25 @@ RULES = [
          "an e-mail address for the ACME account; required with flask_nginx_tls_mode=acme"),
     Rule("flask_nginx_acme_directory", lambda v, c: not _acme(v) or _match(c["p"]["https_url"], _acme_server(v, c)),
          "an https URL of an ACME directory (empty = Let's Encrypt)", value=_acme_server),
+    Rule("flask_nginx_acme_webroot",
+         lambda v, c: _match(c["p"]["safe_path"], v["flask_nginx_acme_webroot"]) and v["flask_nginx_acme_webroot"].count("/") >= 2
+         and not _match(c["__flask_nginx_forbidden_roots"], v["flask_nginx_acme_webroot"]),
+         "an absolute path at least two levels deep of letters, digits, '.', '_' and '-' (e.g. /var/www/flask-nginx-acme), "
+         "outside system directories (/tmp, /etc, /usr, /var/lib, ...): Nginx serves it and the role makes it root's, 0755"),
+    Rule("flask_nginx_acme_webroot",
+         lambda v, c: not _inside(v["flask_nginx_acme_webroot"], v["flask_nginx_app_root"])
+         and not _inside(v["flask_nginx_app_root"], v["flask_nginx_acme_webroot"]),
+         lambda v, c: f"it must be apart from flask_nginx_app_root ({v['flask_nginx_app_root']}): the challenge webroot is "
+                      "shared by every app of the host"),
+    Rule("flask_nginx_security_headers", lambda v, c: _headers_ok(c, v["flask_nginx_security_headers"]),
+         "a dict of header names (letters, digits and '-') to values without '\"', backslash, CR, LF or other control "
+         "characters (Nginx quotes them; a line break would add a header of the client's choosing); an empty value drops "
+         "the header"),
+    Rule("flask_nginx_gzip_types",
+         lambda v, c: isinstance(v["flask_nginx_gzip_types"], list)
+         and all(_match(c["p"]["mime_type"], t) and str(t).lower() != "text/event-stream" for t in v["flask_nginx_gzip_types"]),
+         "a list of MIME types, one TYPE/SUBTYPE per item (e.g. application/json), not text/event-stream (gzip would hold "
+         "a stream back) nor '*'"),
     Rule("flask_nginx_static_url", lambda v, c: _match(c["p"]["static_url"], v["flask_nginx_static_url"]),
          "a URL path that starts and ends with '/', without '..' or hidden segments (e.g. /static/)"),
     Rule("flask_nginx_static_dir", lambda v, c: _match(c["p"]["static_dir"], v["flask_nginx_static_dir"]),
@@ -280,11 +411,36 @@ RULES = [
          "a URL path starting with '/'"),
     Rule("flask_nginx_releases_keep", _range("flask_nginx_releases_keep", 2),
          "at least 2 (old workers finish on the previous release)"),
+    Rule("flask_nginx_app_address", lambda v, c: _app_address_ok(c, v["flask_nginx_app_address"]),
+         "empty (the host's default IPv4 address), an IPv4 address (10.0.0.5) or an IPv6 address in brackets ([fd00::5]); "
+         "no host name or port (systemd's ListenStream= takes an address, flask_nginx_gunicorn_port the port)"),
+    Rule("flask_nginx_firewall_allow_from",
+         lambda v, c: isinstance(v["flask_nginx_firewall_allow_from"], list) and _allow_from_ok(c, v["flask_nginx_firewall_allow_from"]),
+         "empty (the fleet's own hosts) or a list of IPv4 addresses or networks (10.0.0.0/8, 192.0.2.7) that do not "
+         "overlap, written as networks (no host bits after the prefix); not 0.0.0.0/0, host names or IPv6 (the rule is "
+         "nftables' `ip saddr`)"),
     Rule("flask_nginx_gunicorn_bind",
          lambda v, c: v["flask_nginx_gunicorn_bind"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn_bind"]),
          "empty (decided by the host's groups) or ADDRESS:PORT with a port from 1 to 65535"),
     Rule(", ".join(PORTS), lambda v, c: all(1 <= jinja_int(v[n]) <= 65535 for n in PORTS), "TCP ports from 1 to 65535",
          value=lambda v, c: [jinja_int(v[n]) for n in PORTS]),
+    Rule("flask_nginx_http_port, flask_nginx_https_port",
+         lambda v, c: v["flask_nginx_tls_mode"] == "none" or jinja_int(v["flask_nginx_http_port"]) != jinja_int(v["flask_nginx_https_port"]),
+         "two different ports with TLS (one server cannot speak HTTP and HTTPS on one port)",
+         value=lambda v, c: [jinja_int(v["flask_nginx_http_port"]), jinja_int(v["flask_nginx_https_port"])]),
+    # A group's name with a typo would make every host run everything, the load balancers the app.
+    Rule("flask_nginx_app_hosts_group",
+         lambda v, c: v["flask_nginx_app_hosts_group"] in c["groups"] or v["flask_nginx_lb_hosts_group"] not in c["groups"],
+         lambda v, c: f"the inventory has the load-balancer group {v['flask_nginx_lb_hosts_group']} "
+                      "(flask_nginx_lb_hosts_group) but no group of this name, so every host would run the app, the "
+                      "load balancers too (code, settings and secrets on the Internet-facing hosts). Name the inventory's "
+                      f"group of app hosts (its groups: {', '.join(_inventory_groups(c)) or 'none'})"),
+    Rule("flask_nginx_lb_hosts_group",
+         lambda v, c: v["flask_nginx_lb_hosts_group"] in c["groups"] or v["flask_nginx_app_hosts_group"] not in c["groups"],
+         lambda v, c: f"the inventory has the app-host group {v['flask_nginx_app_hosts_group']} "
+                      "(flask_nginx_app_hosts_group) but no group of this name, so every host would run the public "
+                      "Nginx, the app hosts too. Name the inventory's group of load balancers (its groups: "
+                      f"{', '.join(_inventory_groups(c)) or 'none'})"),
     Rule("flask_nginx_firewall_ssh_port", _range("flask_nginx_firewall_ssh_port", 0, 65535),
          "0 (the port Ansible connects to, else 22) or a TCP port up to 65535"),
     Rule("flask_nginx_firewall_allow_tcp",
@@ -315,14 +471,24 @@ RULES = [
          "an Nginx duration (7d), off, epoch or max"),
     Rule("flask_nginx_workers",
          lambda v, c: _units_ok(c["p"], v["flask_nginx_workers"], lambda items: all(
-             "\n" not in str(w.get("command", "")) and 1 <= jinja_int(w.get("instances", 1)) <= 32 for w in items)),
-         "unique names of lower-case letters, digits, '_' and '-'; a one-line command; 1 to 32 instances",
+             _one_line(str(w.get("command", ""))) and 1 <= jinja_int(w.get("instances", 1)) <= 32
+             and ("stop_timeout" not in w or (type(w["stop_timeout"]) is int and w["stop_timeout"] >= 1)) for w in items)),
+         "unique names of lower-case letters, digits, '_' and '-'; a one-line command (no control characters); 1 to 32 "
+         "instances; a stop_timeout of whole seconds, at least 1",
          value=lambda v, c: [w.get("name") for w in v["flask_nginx_workers"]]),
     Rule("flask_nginx_timers",
-         lambda v, c: _units_ok(c["p"], v["flask_nginx_timers"], lambda items: not any(
-             re.search(r"\n|^\s*$", str(t.get(key, ""))) for t in items for key in ("command", "on_calendar"))),
-         "unique names of lower-case letters, digits, '_' and '-'; a one-line command and on_calendar",
+         lambda v, c: _units_ok(c["p"], v["flask_nginx_timers"], lambda items: all(
+             _one_line(str(t.get("command", ""))) and str(t.get("command", "")).strip() for t in items)),
+         "unique names of lower-case letters, digits, '_' and '-'; a one-line command (no control characters)",
          value=lambda v, c: [t.get("name") for t in v["flask_nginx_timers"]]),
+    # Both go into job.timer as they are: a line break would add any setting (Unit=).
+    Rule("flask_nginx_timers",
+         lambda v, c: all(calendar_ok(t.get("on_calendar"))
+                          and _match(c["p"]["timespan"], str(t.get("randomized_delay", "0"))) for t in v["flask_nginx_timers"]),
+         "on_calendar a systemd calendar event ('hourly', 'Mon..Fri *-*-* 03:00:00', '*:0/15', 'Sat,Sun 10:00 Europe/Berlin'; "
+         "see systemd.time(7)); randomized_delay a systemd time span ('0', '90', '5m', '1h 30min')",
+         value=lambda v, c: [{"name": t.get("name"), "on_calendar": t.get("on_calendar"),
+                              "randomized_delay": t.get("randomized_delay", "0")} for t in v["flask_nginx_timers"]]),
     Rule("flask_nginx_locations",
          lambda v, c: all(_match(c["p"]["location"], loc.get("path")) for loc in v["flask_nginx_locations"])
          and all(_match(c["p"]["size"], str(loc.get("client_max_body_size", "1m"))) for loc in v["flask_nginx_locations"])
@@ -346,8 +512,8 @@ RULES = [
          lambda v, c: v["flask_nginx_acme_profile"] == "" or _match(c["p"]["acme_profile"], v["flask_nginx_acme_profile"]),
          "empty (the CA's default) or a profile name (letters, digits, '.', '_', '-'; at most 64), e.g. tlsserver"),
     Rule("flask_nginx_acme_dns_server",
-         lambda v, c: not _dns01(v) or _match(c["p"]["ip_address"], v["flask_nginx_acme_dns_server"])
-         or (_match(c["p"]["cidr6"], v["flask_nginx_acme_dns_server"]) and "/" not in v["flask_nginx_acme_dns_server"]),
+         lambda v, c: not _dns01(v) or (_ip(c, v["flask_nginx_acme_dns_server"]) is not None
+                                        and not v["flask_nginx_acme_dns_server"].startswith("[")),
          "with flask_nginx_acme_challenge=dns-01, the IP address (v4 or v6) of the DNS server that takes the updates"),
     Rule("flask_nginx_acme_dns_port", _range("flask_nginx_acme_dns_port", 1, 65535), "a port from 1 to 65535"),
     Rule("flask_nginx_acme_dns_tsig_key_name",
@@ -365,9 +531,11 @@ RULES = [
          or v["flask_nginx_acme_issuer"] in c["groups"].get(v["flask_nginx_lb_hosts_group"], [c["host"]]),
          "empty (the load-balancer group's first host) or a host of the load-balancer group (flask_nginx_lb_hosts_group)"),
     Rule("flask_nginx_trusted_proxies",
-         lambda v, c: not isinstance(v["flask_nginx_trusted_proxies"], str)
-         and all(_match(c["p"]["cidr4"], str(n)) or _match(c["p"]["cidr6"], str(n)) for n in v["flask_nginx_trusted_proxies"]),
-         "a list of IPv4 or IPv6 addresses or networks (CIDR, prefix at least 1), e.g. 10.0.0.0/8 or 2001:db8::/32"),
+         lambda v, c: isinstance(v["flask_nginx_trusted_proxies"], list)
+         and all(_proxy_ok(c, str(n)) for n in v["flask_nginx_trusted_proxies"]),
+         "a list of IPv4 or IPv6 addresses or networks (CIDR), e.g. 10.0.0.0/8 or 2001:db8::/32, none wider than /8 "
+         "(IPv4) or /16 (IPv6) unless private (fc00::/7): a wider one (0.0.0.0/1, ::/0) trusts any client's "
+         "X-Forwarded-For and X-Request-ID"),
     Rule("flask_nginx_canonical_host",
          lambda v, c: v["flask_nginx_canonical_host"] == ""
          or (v["flask_nginx_canonical_host"].lower() in [str(n).lower() for n in _names(v)]
@@ -379,6 +547,15 @@ RULES = [
          "empty (daily only) or a logrotate size such as 100M, 500k or 1G"),
     Rule("flask_nginx_metrics_listen", lambda v, c: _bind_ok(c["p"], v["flask_nginx_metrics_listen"]),
          "ADDRESS:PORT, e.g. 127.0.0.1:9113 (a private address unless you mean to publish the metrics)"),
+    # The exporter has no authentication: with the firewall off, every interface and a public
+    # address publish the host's metrics (a host name cannot be checked here).
+    Rule("flask_nginx_metrics_listen",
+         lambda v, c: not v["flask_nginx_metrics"] or v["flask_nginx_firewall"]
+         or _private_host(c, v["flask_nginx_metrics_listen"].rsplit(":", 1)[0]),
+         "with flask_nginx_firewall off, a loopback or private address (127.0.0.1:9113, 10.0.0.5:9113, [::1]:9113, "
+         "localhost:9113), not every interface (0.0.0.0, [::]), a public address or a host name: the exporter has no "
+         "authentication. Turn on flask_nginx_firewall (it lets only the web ports and flask_nginx_firewall_allow_tcp in) "
+         "to listen elsewhere"),
     Rule("flask_nginx_gunicorn_statsd_host",
          lambda v, c: v["flask_nginx_gunicorn_statsd_host"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn_statsd_host"]),
          "empty (no statsd) or HOST:PORT of a statsd server, e.g. 127.0.0.1:8125"),
@@ -412,6 +589,10 @@ RULES = [
 
 def _git_over_ssh(url):
     return url.startswith("ssh://") or bool(re.match(r"[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:", url))
+
+
+def _inventory_groups(c):
+    return sorted(g for g in c["groups"] if g not in ("all", "ungrouped"))
 
 
 def refusals(v, context):
@@ -767,7 +948,7 @@ def host_refusals(v, c, plan):
     out = []
     bind = plan["listen"]["bind"]
     if (plan["host"]["runs_app"] and bind and not v["flask_nginx_firewall"] and not v["flask_nginx_private_network"]
-            and not _match(c["__flask_nginx_private_address"], bind.rsplit(":", 1)[0])):
+            and not _private_host(c, bind.rsplit(":", 1)[0])):
         out.append(f"Gunicorn would listen on {bind} (flask_nginx_app_address / flask_nginx_gunicorn_bind), which is not a "
                    "private address: clients could bypass Nginx and forge X-Forwarded-* headers. Set flask_nginx_app_address "
                    "to a private address, turn on flask_nginx_firewall (only the load balancers may connect), or set "
@@ -812,7 +993,7 @@ def make_plan(values, options, context, stage="host"):
 
 # Constants and tables of vars/ the plan uses (paths named after the app, patterns).
 CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_groups",
-             "__flask_nginx_forbidden_roots", "__flask_nginx_private_address", "__flask_nginx_acme_letsencrypt",
+             "__flask_nginx_forbidden_roots", "__flask_nginx_private_networks", "__flask_nginx_system_dirs", "__flask_nginx_acme_letsencrypt",
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",

@@ -1,0 +1,228 @@
+"""Values that would reach a unit file, the Nginx configuration, nftables or the host's accounts
+unchecked are refused by the plan before any change (roles/flask_nginx/action_plugins/
+flask_nginx_plan.py), each message naming the variable, its value as JSON and what is allowed.
+The plan's functions are called directly on made-up inventories (milliseconds each)."""
+import json
+
+import pytest
+
+from conftest import SAMPLE_APP, plan_module, role_context, role_options, role_values
+
+PLAN = plan_module()
+OPTIONS = role_options()
+
+
+def refusals(stage="rules", host="web", groups=None, hostvars=None, context=None, **overrides):
+    """The plan's refusals for the role's defaults with OVERRIDES, on HOST of GROUPS."""
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, **overrides)
+    _, refused = PLAN.make_plan(values, OPTIONS, role_context(values, host, groups, hostvars, **(context or {})), stage)
+    return refused
+
+
+def refused(name, value):
+    return f"{name} = {json.dumps(value)} is refused"
+
+
+FLEET = {"all": ["lb1", "app1"], "ungrouped": [], "flask_lb": ["lb1"], "flask_app": ["app1"]}
+
+# name -> (variables over the defaults, text the refusal must hold).
+BAD = {
+    # Unit files (gunicorn.service, worker@.service, job.service, job.timer).
+    "writable-dir-injects-a-line": ({"flask_nginx_app_writable_dirs": ["/srv/data\nExecStartPre=+/bin/sh -c 'id >/root/x'"]},
+                                    refused("flask_nginx_app_writable_dirs",
+                                            ["/srv/data\nExecStartPre=+/bin/sh -c 'id >/root/x'"])),
+    "writable-dir-root": ({"flask_nginx_app_writable_dirs": ["/"]}, refused("flask_nginx_app_writable_dirs", ["/"])),
+    "writable-dir-etc": ({"flask_nginx_app_writable_dirs": ["/etc/flaskapp"]},
+                         refused("flask_nginx_app_writable_dirs", ["/etc/flaskapp"])),
+    "writable-dir-dpkg": ({"flask_nginx_app_writable_dirs": ["/var/lib/dpkg"]},
+                          refused("flask_nginx_app_writable_dirs", ["/var/lib/dpkg"])),
+    "writable-dir-usr-local": ({"flask_nginx_app_writable_dirs": ["/usr/local/bin"]},
+                               refused("flask_nginx_app_writable_dirs", ["/usr/local/bin"])),
+    "writable-dir-app-root": ({"flask_nginx_app_writable_dirs": ["/opt/flaskapp"]},
+                              refused("flask_nginx_app_writable_dirs", ["/opt/flaskapp"])),
+    "writable-dir-releases": ({"flask_nginx_app_writable_dirs": ["/opt/flaskapp/releases/x"]},
+                              refused("flask_nginx_app_writable_dirs", ["/opt/flaskapp/releases/x"])),
+    "writable-dir-above-app-root": ({"flask_nginx_app_root": "/srv/apps/flaskapp", "flask_nginx_app_writable_dirs": ["/srv/apps"]},
+                                    refused("flask_nginx_app_writable_dirs", ["/srv/apps"])),
+    "writable-dir-specifier": ({"flask_nginx_app_writable_dirs": ["/srv/50%off"]},
+                               refused("flask_nginx_app_writable_dirs", ["/srv/50%off"])),
+    "writable-dir-relative": ({"flask_nginx_app_writable_dirs": ["srv/data"]}, refused("flask_nginx_app_writable_dirs", ["srv/data"])),
+    "writable-dir-dotdot": ({"flask_nginx_app_writable_dirs": ["/srv/../etc"]},
+                            refused("flask_nginx_app_writable_dirs", ["/srv/../etc"])),
+    "writable-dirs-string": ({"flask_nginx_app_writable_dirs": "/srv/data"}, refused("flask_nginx_app_writable_dirs", "/srv/data")),
+    "timer-delay-injects-a-line": ({"flask_nginx_timers": [{"name": "j", "command": "true", "on_calendar": "hourly",
+                                                            "randomized_delay": "0\nUnit=reboot.target"}]},
+                                   refused("flask_nginx_timers", [{"name": "j", "on_calendar": "hourly",
+                                                                   "randomized_delay": "0\nUnit=reboot.target"}])),
+    "timer-delay-words": ({"flask_nginx_timers": [{"name": "j", "command": "true", "on_calendar": "hourly",
+                                                   "randomized_delay": "a while"}]}, "flask_nginx_timers = "),
+    "timer-calendar-words": ({"flask_nginx_timers": [{"name": "j", "command": "true", "on_calendar": "every tuesday-ish"}]},
+                             refused("flask_nginx_timers", [{"name": "j", "on_calendar": "every tuesday-ish",
+                                                             "randomized_delay": "0"}])),
+    "timer-calendar-carriage-return": ({"flask_nginx_timers": [{"name": "j", "command": "true", "on_calendar": "daily\r"}]},
+                                       "flask_nginx_timers = "),
+    "timer-command-carriage-return": ({"flask_nginx_timers": [{"name": "j", "command": "true\rUnit=x", "on_calendar": "daily"}]},
+                                      "flask_nginx_timers = "),
+    "worker-stop-timeout-injects-a-line": ({"flask_nginx_workers": [{"name": "w", "command": "true",
+                                                                     "stop_timeout": "5\nExecStartPre=+/bin/true"}]},
+                                           refused("flask_nginx_workers", ["w"])),
+    # Nginx (site.conf, default servers).
+    "header-value-crlf": ({"flask_nginx_security_headers": {"X-Frame-Options": "DENY\r\nSet-Cookie: session=attacker"}},
+                          refused("flask_nginx_security_headers", {"X-Frame-Options": "DENY\r\nSet-Cookie: session=attacker"})),
+    "header-name-directive": ({"flask_nginx_security_headers": {"X-A always; add_header X-B": "1"}},
+                              refused("flask_nginx_security_headers", {"X-A always; add_header X-B": "1"})),
+    "header-value-quote": ({"flask_nginx_security_headers": {"X-A": 'a" always; add_header X-B "b'}},
+                           refused("flask_nginx_security_headers", {"X-A": 'a" always; add_header X-B "b'})),
+    "header-value-backslash": ({"flask_nginx_security_headers": {"X-A": "a\\"}},
+                               refused("flask_nginx_security_headers", {"X-A": "a\\"})),
+    "headers-string": ({"flask_nginx_security_headers": "X-A: 1"}, refused("flask_nginx_security_headers", "X-A: 1")),
+    "acme-webroot-relative-directive": ({"flask_nginx_acme_webroot": "www;autoindex"},
+                                        refused("flask_nginx_acme_webroot", "www;autoindex")),
+    "acme-webroot-tmp": ({"flask_nginx_acme_webroot": "/tmp"}, refused("flask_nginx_acme_webroot", "/tmp")),
+    "acme-webroot-etc": ({"flask_nginx_acme_webroot": "/etc/nginx"}, refused("flask_nginx_acme_webroot", "/etc/nginx")),
+    "acme-webroot-variable": ({"flask_nginx_acme_webroot": "/var/www/$host"}, refused("flask_nginx_acme_webroot", "/var/www/$host")),
+    "acme-webroot-space": ({"flask_nginx_acme_webroot": "/var/www/a b"}, refused("flask_nginx_acme_webroot", "/var/www/a b")),
+    "acme-webroot-in-app-root": ({"flask_nginx_acme_webroot": "/opt/flaskapp/acme"},
+                                 refused("flask_nginx_acme_webroot", "/opt/flaskapp/acme")),
+    "app-root-is-acme-webroot": ({"flask_nginx_app_root": "/var/www/flask-nginx-acme"},
+                                 refused("flask_nginx_acme_webroot", "/var/www/flask-nginx-acme")),
+    "gzip-type-directive": ({"flask_nginx_gzip_types": ["text/css;return 200"]},
+                            refused("flask_nginx_gzip_types", ["text/css;return 200"])),
+    "gzip-type-two-in-one": ({"flask_nginx_gzip_types": ["text/css text/html"]},
+                             refused("flask_nginx_gzip_types", ["text/css text/html"])),
+    "gzip-type-event-stream": ({"flask_nginx_gzip_types": ["text/css", "text/event-stream"]},
+                               refused("flask_nginx_gzip_types", ["text/css", "text/event-stream"])),
+    "gzip-type-any": ({"flask_nginx_gzip_types": ["*"]}, refused("flask_nginx_gzip_types", ["*"])),
+    "gzip-types-string": ({"flask_nginx_gzip_types": "text/css"}, refused("flask_nginx_gzip_types", "text/css")),
+    "app-address-two-words": ({"flask_nginx_app_address": "10.0.0.5 backup"}, refused("flask_nginx_app_address", "10.0.0.5 backup")),
+    "app-address-name": ({"flask_nginx_app_address": "app1.internal"}, refused("flask_nginx_app_address", "app1.internal")),
+    "app-address-ipv6-without-brackets": ({"flask_nginx_app_address": "fd00::5"}, refused("flask_nginx_app_address", "fd00::5")),
+    "app-address-with-port": ({"flask_nginx_app_address": "10.0.0.5:8000"}, refused("flask_nginx_app_address", "10.0.0.5:8000")),
+    "app-address-not-an-address": ({"flask_nginx_app_address": "999.0.0.1"}, refused("flask_nginx_app_address", "999.0.0.1")),
+    "app-root-nginx-variable": ({"flask_nginx_app_root": "/srv/app$http_x"}, refused("flask_nginx_app_root", "/srv/app$http_x")),
+    "app-root-systemd-specifier": ({"flask_nginx_app_root": "/srv/50%off"}, refused("flask_nginx_app_root", "/srv/50%off")),
+    "app-root-semicolon": ({"flask_nginx_app_root": "/srv/a;b"}, refused("flask_nginx_app_root", "/srv/a;b")),
+    "app-root-quote": ({"flask_nginx_app_root": "/srv/a'b"}, refused("flask_nginx_app_root", "/srv/a'b")),
+    # nftables (firewall-app.nft).
+    "allow-from-everyone": ({"flask_nginx_firewall_allow_from": ["0.0.0.0/0"]}, refused("flask_nginx_firewall_allow_from", ["0.0.0.0/0"])),
+    "allow-from-nft-fragment": ({"flask_nginx_firewall_allow_from": ["10.0.0.0/8 } accept; ip saddr { 0.0.0.0/0"]},
+                                refused("flask_nginx_firewall_allow_from", ["10.0.0.0/8 } accept; ip saddr { 0.0.0.0/0"])),
+    "allow-from-ipv6": ({"flask_nginx_firewall_allow_from": ["2001:db8::/32"]},
+                        refused("flask_nginx_firewall_allow_from", ["2001:db8::/32"])),
+    "allow-from-name": ({"flask_nginx_firewall_allow_from": ["office.example.com"]},
+                        refused("flask_nginx_firewall_allow_from", ["office.example.com"])),
+    "allow-from-host-bits": ({"flask_nginx_firewall_allow_from": ["10.0.0.1/8"]},
+                             refused("flask_nginx_firewall_allow_from", ["10.0.0.1/8"])),
+    "allow-from-overlap": ({"flask_nginx_firewall_allow_from": ["10.0.0.0/8", "10.1.2.3"]},
+                           refused("flask_nginx_firewall_allow_from", ["10.0.0.0/8", "10.1.2.3"])),
+    "allow-from-string": ({"flask_nginx_firewall_allow_from": "10.0.0.0/8"}, refused("flask_nginx_firewall_allow_from", "10.0.0.0/8")),
+    # pip reads the requirements file as root.
+    "requirements-escapes": ({"flask_nginx_app_requirements_file": "../../../../etc/shadow"},
+                             refused("flask_nginx_app_requirements_file", "../../../../etc/shadow")),
+    "requirements-absolute": ({"flask_nginx_app_requirements_file": "/etc/shadow"},
+                              refused("flask_nginx_app_requirements_file", "/etc/shadow")),
+    "requirements-dotdot-inside": ({"flask_nginx_app_requirements_file": "requirements/../../x.txt"},
+                                   refused("flask_nginx_app_requirements_file", "requirements/../../x.txt")),
+    "requirements-space": ({"flask_nginx_app_requirements_file": "a b.txt"}, refused("flask_nginx_app_requirements_file", "a b.txt")),
+    # Trusted proxies (set_real_ip_from): every client's X-Forwarded-For would be believed.
+    "trusted-proxies-two-halves-v4": ({"flask_nginx_trusted_proxies": ["0.0.0.0/1", "128.0.0.0/1"]},
+                                      refused("flask_nginx_trusted_proxies", ["0.0.0.0/1", "128.0.0.0/1"])),
+    "trusted-proxies-two-halves-v6": ({"flask_nginx_trusted_proxies": ["::/1", "8000::/1"]},
+                                      refused("flask_nginx_trusted_proxies", ["::/1", "8000::/1"])),
+    "trusted-proxies-everyone-v6": ({"flask_nginx_trusted_proxies": ["10.0.0.0/8", "::/0"]},
+                                    refused("flask_nginx_trusted_proxies", ["10.0.0.0/8", "::/0"])),
+    "trusted-proxies-any-prefix-0": ({"flask_nginx_trusted_proxies": ["10.0.0.0/0"]},
+                                     refused("flask_nginx_trusted_proxies", ["10.0.0.0/0"])),
+    "trusted-proxies-short-v4": ({"flask_nginx_trusted_proxies": ["64.0.0.0/2"]},
+                                 refused("flask_nginx_trusted_proxies", ["64.0.0.0/2"])),
+    "trusted-proxies-colon": ({"flask_nginx_trusted_proxies": [":"]}, refused("flask_nginx_trusted_proxies", [":"])),
+    # The exporter publishes unauthenticated metrics.
+    "metrics-on-every-interface": ({"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "0.0.0.0:9113"},
+                                   refused("flask_nginx_metrics_listen", "0.0.0.0:9113")),
+    "metrics-on-every-interface-v6": ({"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "[::]:9113"},
+                                      refused("flask_nginx_metrics_listen", "[::]:9113")),
+    "metrics-on-a-public-address": ({"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "203.0.113.5:9113"},
+                                    refused("flask_nginx_metrics_listen", "203.0.113.5:9113")),
+    "metrics-on-a-name-that-looks-private": ({"flask_nginx_metrics": True,
+                                              "flask_nginx_metrics_listen": "10.0.0.5.attacker.example:9113"},
+                                             refused("flask_nginx_metrics_listen", "10.0.0.5.attacker.example:9113")),
+    # Ports and DNS server.
+    "http-port-is-https-port": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_https_port": 80},
+                                refused("flask_nginx_http_port, flask_nginx_https_port", [80, 80])),
+    "dns01-server-colon": ({"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
+                            "flask_nginx_acme_challenge": "dns-01", "flask_nginx_acme_dns_server": ":",
+                            "flask_nginx_acme_dns_tsig_key_name": "k.", "flask_nginx_acme_dns_tsig_secret": "c2VjcmV0"},
+                           refused("flask_nginx_acme_dns_server", ":")),
+}
+
+GOOD = {
+    "defaults": {},
+    "writable-dirs": {"flask_nginx_app_writable_dirs": ["/srv/flaskapp-uploads", "/var/log/flaskapp", "/opt/flaskapp/data",
+                                                        "/var/www/media.example.com"]},
+    "timers": {"flask_nginx_timers": [
+        {"name": "a", "command": "flask report", "on_calendar": "Mon..Fri *-*-* 03:00:00", "randomized_delay": "5m"},
+        {"name": "b", "command": "x", "on_calendar": "Sat,Sun 10:00 Europe/Berlin", "randomized_delay": "1h 30min"},
+        {"name": "c", "command": "x", "on_calendar": "*:0/15", "randomized_delay": "90"},
+        {"name": "d", "command": "x", "on_calendar": "*-*-01 04:00:00 UTC", "randomized_delay": "2.5s"},
+        {"name": "e", "command": "x", "on_calendar": "weekly"},
+        {"name": "f", "command": "x", "on_calendar": "2030-01-01", "randomized_delay": "1d"},
+        {"name": "g", "command": "x", "on_calendar": "*-*~03"}]},
+    "workers": {"flask_nginx_workers": [{"name": "w", "command": "flask worker", "stop_timeout": "60"}]},
+    "headers": {"flask_nginx_security_headers": {"Permissions-Policy": "geolocation=(), camera=()", "X-Frame-Options": "",
+                                                  "Content-Security-Policy": "default-src 'self'; img-src *"}},
+    "acme-webroot": {"flask_nginx_acme_webroot": "/srv/acme-challenges"},
+    "gzip-types": {"flask_nginx_gzip_types": ["application/vnd.api+json", "application/ld+json", "text/x-component"]},
+    "app-address-v4": {"flask_nginx_app_address": "10.0.0.5"},
+    "app-address-v6": {"flask_nginx_app_address": "[fd00::5]"},
+    "app-root": {"flask_nginx_app_root": "/srv/apps/shop.example.com_v2"},
+    "allow-from": {"flask_nginx_firewall_allow_from": ["10.0.0.0/8", "192.0.2.7", "198.51.100.0/24"]},
+    "requirements": {"flask_nginx_app_requirements_file": "requirements/prod.txt"},
+    "no-requirements": {"flask_nginx_app_requirements_file": ""},
+    "trusted-proxies": {"flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1", "fc00::/7",
+                                                         "173.245.48.0/20", "2400:cb00::/32"]},
+    "metrics-loopback": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "127.0.0.1:9113"},
+    "metrics-private": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "10.0.0.5:9113"},
+    "metrics-localhost-v6": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "[::1]:9113"},
+    "metrics-localhost": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "localhost:9113"},
+    "metrics-public-behind-the-firewall": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "0.0.0.0:9113",
+                                           "flask_nginx_firewall": True},
+    "metrics-off": {"flask_nginx_metrics": False, "flask_nginx_metrics_listen": "0.0.0.0:9113"},
+    "http-port-is-https-port-without-tls": {"flask_nginx_https_port": 80},
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_an_unsafe_value_is_refused_naming_the_variable_and_its_value(case):
+    overrides, text = BAD[case]
+    found = " | ".join(refusals(**overrides))
+    assert found, f"accepted: {overrides}"
+    assert text in found, f"refused, but without {text!r}:\n{found}"
+
+
+@pytest.mark.parametrize("case", GOOD)
+def test_a_sound_value_is_accepted(case):
+    assert refusals(**GOOD[case]) == []
+
+
+def test_gunicorn_on_a_name_that_only_starts_like_a_private_address_is_refused():
+    """10.0.0.5.attacker.example is a public name: the private-address check reads the whole value."""
+    hostvars = {"lb1": {}, "app1": {}}
+    found = refusals("host", "app1", FLEET, hostvars, flask_nginx_gunicorn_bind="10.0.0.5.attacker.example:8000")
+    assert found and found[0].startswith("Gunicorn would listen on 10.0.0.5.attacker.example:8000"), found
+    assert refusals("host", "app1", FLEET, hostvars, flask_nginx_gunicorn_bind="10.0.0.5:8000") == []
+
+
+@pytest.mark.parametrize(("variable", "value", "other"), [
+    ("flask_nginx_app_hosts_group", "flask_apps", "flask_lb"),
+    ("flask_nginx_lb_hosts_group", "flask_lbs", "flask_app"),
+])
+def test_a_misnamed_fleet_group_is_refused(variable, value, other):
+    """A typo in one group's name, the other group present: every host would run everything."""
+    found = " | ".join(refusals(host="lb1", groups=FLEET, **{variable: value}))
+    assert refused(variable, value) in found, found
+    assert f"group {other}" in found and "its groups: flask_app, flask_lb" in found, found
+
+
+@pytest.mark.parametrize("groups", [{"all": ["web"], "ungrouped": ["web"]}, FLEET], ids=["single-host", "fleet"])
+def test_a_play_with_both_fleet_groups_or_neither_is_accepted(groups):
+    assert refusals(host="web", groups=groups) == []
