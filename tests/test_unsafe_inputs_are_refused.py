@@ -226,3 +226,19 @@ def test_a_misnamed_fleet_group_is_refused(variable, value, other):
 @pytest.mark.parametrize("groups", [{"all": ["web"], "ungrouped": ["web"]}, FLEET], ids=["single-host", "fleet"])
 def test_a_play_with_both_fleet_groups_or_neither_is_accepted(groups):
     assert refusals(host="web", groups=groups) == []
+
+
+# The app's name names /var/lib/NAME (systemd's StateDirectory=, handed to the app's user with
+# all it holds), its account and its units; the app's user must be an account of its own.
+@pytest.mark.parametrize("name", ["dpkg", "apt", "systemd", "letsencrypt", "flask-nginx", "nginx", "root", "private",
+                                  "postgresql", "systemd-anything"])
+def test_an_app_name_that_names_a_system_directory_or_account_is_refused(name):
+    found = " | ".join(refusals(flask_nginx_app_name=name, flask_nginx_app_user="shop"))
+    assert refused("flask_nginx_app_name", name) in found, found
+
+
+@pytest.mark.parametrize("user", ["root", "postgres", "www-data", "nobody", "redis", "prometheus", "_chrony",
+                                  "systemd-coredump", "letsencrypt"])
+def test_a_system_account_as_the_app_user_is_refused(user):
+    found = " | ".join(refusals(flask_nginx_app_user=user, flask_nginx_app_group="shop"))
+    assert refused("flask_nginx_app_user", user) in found, found

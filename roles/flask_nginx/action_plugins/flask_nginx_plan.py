@@ -233,7 +233,9 @@ class Rule:
 
 
 def _not_reserved(v, c, name, *tables):
-    return v[name] not in [*[x for t in tables for x in c[t]], c["ssh_user"]]
+    return (v[name] not in [*[x for t in tables for x in c[t]], c["ssh_user"]]
+            # systemd's own accounts, and Debian's convention for system accounts (_apt, _chrony).
+            and not str(v[name]).startswith(("systemd-", "_")))
 
 
 def _range(name, low, high=None):
@@ -330,14 +332,15 @@ def _wsgi_module_found(v):
 RULES = [
     Rule("flask_nginx_app_name",
          lambda v, c: _match(c["p"]["app_name"], v["flask_nginx_app_name"])
-         and _not_reserved(v, c, "flask_nginx_app_name", "__flask_nginx_reserved_accounts"),
-         "lower case letters, digits, '_' and '-', starting with a letter, at most 32 characters; not a system account or the "
-         "connection's user"),
+         and _not_reserved(v, c, "flask_nginx_app_name", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_names"),
+         "lower case letters, digits, '_' and '-', starting with a letter, at most 32 characters; not a system account, the "
+         "connection's user or the name of a system directory (dpkg, apt, systemd, letsencrypt, flask-nginx, ...: "
+         "/var/lib/NAME becomes the app's)"),
     Rule("flask_nginx_app_user",
          lambda v, c: _match(c["p"]["account"], v["flask_nginx_app_user"])
          and _not_reserved(v, c, "flask_nginx_app_user", "__flask_nginx_reserved_accounts"),
-         "a new system account name (lower case, at most 32 characters); not root, www-data, another system account or the "
-         "connection's user"),
+         "a new system account name (lower case, at most 32 characters); not root, www-data, postgres, another system "
+         "account (systemd-*, _*) or the connection's user"),
     Rule("flask_nginx_app_group",
          lambda v, c: _match(c["p"]["account"], v["flask_nginx_app_group"])
          and _not_reserved(v, c, "flask_nginx_app_group", "__flask_nginx_reserved_groups", "__flask_nginx_reserved_accounts"),
@@ -993,6 +996,7 @@ def make_plan(values, options, context, stage="host"):
 
 # Constants and tables of vars/ the plan uses (paths named after the app, patterns).
 CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_groups",
+             "__flask_nginx_reserved_names",
              "__flask_nginx_forbidden_roots", "__flask_nginx_private_networks", "__flask_nginx_system_dirs", "__flask_nginx_acme_letsencrypt",
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
