@@ -2,7 +2,9 @@
 host, answered in one module run. Run for real with ansible-playbook (local connection)
 on this machine's files, packages and accounts; an absent thing is an answer, never an
 error. (Its systemd answers are checked on real systemd hosts, in the default scenario.)"""
+import grp
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -68,7 +70,7 @@ def test_every_answer_comes_back_under_its_name(tmp_path):
     paths = answer["paths"]
     assert paths["file"]["type"] == "file" and paths["dir"]["type"] == "directory"
     assert paths["link"] == {"path": f"{tmp_path}/current", "type": "link", "target": "releases/r2",
-                             "realpath": f"{tmp_path}/releases/r2"}
+                             "realpath": f"{tmp_path}/releases/r2", "owner": paths["link"]["owner"]}
     assert paths["absent"] == {"path": f"{tmp_path}/nothing", "type": "absent"}
     assert answer["files"] == {"file": "abc123\n", "absent": None}
     releases = answer["dirs"]["releases"]
@@ -77,10 +79,15 @@ def test_every_answer_comes_back_under_its_name(tmp_path):
     assert answer["dirs"]["absent"] == []
     assert answer["globs"] == {"units": [f"{tmp_path}/job.timer", f"{tmp_path}/releases/r2/app-worker@1.service"],
                                "none": []}
-    assert answer["users"]["root"] == {"exists": True, "home": "/root", "shell": answer["users"]["root"]["shell"],
-                                       "group": "root"}
+    root = answer["users"]["root"]
+    assert root == {"exists": True, "home": "/root", "shell": root["shell"], "group": "root", "comment": root["comment"],
+                    "groups": root["groups"]}
+    assert isinstance(root["comment"], str) and isinstance(root["groups"], list)
     assert answer["users"]["flask-nginx-no-such-user"] == {"exists": False}
-    assert answer["groups"] == {"root": True, "flask-nginx-no-such-group": False}
+    assert answer["groups"]["root"]["exists"] is True and "root" in answer["groups"]["root"]["users"]
+    assert answer["groups"]["flask-nginx-no-such-group"] == {"exists": False, "members": [], "users": []}
+    # Who owns what is there: the plan refuses a state directory that is not the app user's.
+    assert paths["file"]["owner"] == paths["dir"]["owner"] == paths["link"]["owner"] == pwd.getpwuid(os.getuid()).pw_name
 
 
 def test_it_answers_in_check_mode_and_changes_nothing(tmp_path):
@@ -159,3 +166,41 @@ def test_a_unit_is_fresh_when_its_newest_process_started_after_current_changed(t
     finally:
         main.kill()
         main.wait()
+
+
+def fake_accounts(monkeypatch):
+    """A recorded /etc/passwd and /etc/group: the probe's account answers, without this machine's accounts."""
+    users = [pwd.struct_passwd(row) for row in [
+        ("root", "x", 0, 0, "root", "/root", "/bin/bash"),
+        ("deploy", "x", 1000, 1000, "Deploy,,,", "/home/deploy", "/bin/bash"),
+        ("shop", "x", 998, 998, "flask-nginx app shop", "/opt/shop", "/usr/sbin/nologin"),
+        ("postgres", "x", 110, 115, "PostgreSQL administrator,,,", "/var/lib/postgresql", "/bin/bash")]]
+    groups = [grp.struct_group(row) for row in [
+        ("root", "x", 0, []), ("docker", "x", 999, ["deploy"]), ("deploy", "x", 1000, []), ("shop", "x", 998, []),
+        ("postgres", "x", 115, []), ("ssl-cert", "x", 116, ["postgres", "deploy"]), ("dbusers", "x", 2000, ["alice"])]]
+    monkeypatch.setattr(module.pwd, "getpwnam", lambda name: next(u for u in users if u.pw_name == name) if any(
+        u.pw_name == name for u in users) else (_ for _ in ()).throw(KeyError(name)))
+    monkeypatch.setattr(module.pwd, "getpwall", lambda: users)
+    monkeypatch.setattr(module.grp, "getgrall", lambda: groups)
+    monkeypatch.setattr(module.grp, "getgrgid", lambda gid: next(g for g in groups if g.gr_gid == gid))
+    monkeypatch.setattr(module.grp, "getgrnam", lambda name: next(g for g in groups if g.gr_name == name) if any(
+        g.gr_name == name for g in groups) else (_ for _ in ()).throw(KeyError(name)))
+
+
+def test_an_account_comes_back_with_its_comment_and_every_group_it_is_in(monkeypatch):
+    """The plan tells an account the role made (its comment) from one it would take over, and
+    sees the supplementary groups the app would inherit (docker: root)."""
+    fake_accounts(monkeypatch)
+    assert module.user_of("deploy") == {"exists": True, "home": "/home/deploy", "shell": "/bin/bash", "group": "deploy",
+                                        "comment": "Deploy,,,", "groups": ["docker", "ssl-cert"]}
+    assert module.user_of("shop") == {"exists": True, "home": "/opt/shop", "shell": "/usr/sbin/nologin", "group": "shop",
+                                      "comment": "flask-nginx app shop", "groups": []}
+    assert module.user_of("nobody-here") == {"exists": False}
+
+
+def test_a_group_comes_back_with_its_members_and_the_accounts_whose_primary_group_it_is(monkeypatch):
+    fake_accounts(monkeypatch)
+    assert module.group_of("postgres") == {"exists": True, "members": [], "users": ["postgres"]}
+    assert module.group_of("dbusers") == {"exists": True, "members": ["alice"], "users": []}
+    assert module.group_of("shop") == {"exists": True, "members": [], "users": ["shop"]}
+    assert module.group_of("nothing") == {"exists": False, "members": [], "users": []}

@@ -242,3 +242,55 @@ def test_an_app_name_that_names_a_system_directory_or_account_is_refused(name):
 def test_a_system_account_as_the_app_user_is_refused(user):
     found = " | ".join(refusals(flask_nginx_app_user=user, flask_nginx_app_group="shop"))
     assert refused("flask_nginx_app_user", user) in found, found
+
+
+def account(comment="flask-nginx app flaskapp", home="/opt/flaskapp", groups=(), group="flaskapp"):
+    return {"exists": True, "home": home, "shell": "/usr/sbin/nologin", "group": group, "comment": comment,
+            "groups": list(groups)}
+
+
+def on_host(users=None, groups=None, state_dir=None, **overrides):
+    """The host-stage refusals of a single host whose probe found USERS, GROUPS and the state directory."""
+    probe = {"users": users or {}, "groups": groups or {},
+             "paths": {"state_dir": state_dir or {"path": "/var/lib/flaskapp", "type": "absent"}}}
+    return refusals("host", context={"probe": probe}, **overrides)
+
+
+@pytest.mark.parametrize(("users", "groups", "state_dir"), [
+    ({"flaskapp": {"exists": False}}, {"flaskapp": {"exists": False, "members": [], "users": []}}, None),
+    ({"flaskapp": account()}, {"flaskapp": {"exists": True, "members": [], "users": ["flaskapp"]}},
+     {"path": "/var/lib/flaskapp", "type": "directory", "owner": "flaskapp"}),
+    # Made by an earlier version of the role: no comment, its home the app root.
+    ({"flaskapp": account(comment="")}, {"flaskapp": {"exists": True, "members": ["flaskapp"], "users": ["flaskapp"]}}, None),
+], ids=["new", "made-by-the-role", "made-by-an-earlier-role"])
+def test_the_app_s_own_account_and_state_directory_are_accepted(users, groups, state_dir):
+    assert on_host(users, groups, state_dir) == []
+
+
+@pytest.mark.parametrize(("user", "found", "says"), [
+    ("deploy", account(comment="Deploy", home="/home/deploy", groups=["docker"], group="deploy"),
+     "the account exists and the role did not make it"),
+    ("pgadmin", account(comment="", home="/var/lib/pgadmin", group="pgadmin"), "the account exists and the role did not make it"),
+    ("shop", account(comment="flask-nginx app blog", home="/opt/blog", group="shop"), "the account exists and the role did not make it"),
+    ("flaskapp", account(groups=["docker", "flaskapp-extra"]), "privileged group docker"),
+], ids=["human-in-docker", "another-service", "another-app", "role-made-in-docker"])
+def test_an_existing_account_the_role_did_not_make_or_a_privileged_one_is_refused(user, found, says):
+    refusals_found = " | ".join(on_host({user: found}, {user: {"exists": False, "members": [], "users": []}},
+                                        flask_nginx_app_user=user, flask_nginx_app_group=user))
+    assert f'flask_nginx_app_user = "{user}" is refused on web' in refusals_found and says in refusals_found, refusals_found
+
+
+@pytest.mark.parametrize("group", [{"exists": True, "members": ["alice"], "users": []},
+                                   {"exists": True, "members": [], "users": ["postgres"]}], ids=["members", "primary-of"])
+def test_an_existing_group_that_is_not_the_app_s_alone_is_refused(group):
+    found = " | ".join(on_host({"flaskapp": {"exists": False}}, {"dbusers": group}, flask_nginx_app_group="dbusers"))
+    assert 'flask_nginx_app_group = "dbusers" is refused on web' in found, found
+
+
+@pytest.mark.parametrize("state_dir", [{"path": "/var/lib/flaskapp", "type": "directory", "owner": "root"},
+                                       {"path": "/var/lib/flaskapp", "type": "link", "owner": "root", "target": "/etc"}],
+                         ids=["root-s", "a-link"])
+def test_a_state_directory_that_exists_for_someone_else_is_refused(state_dir):
+    found = " | ".join(on_host({"flaskapp": {"exists": False}}, {"flaskapp": {"exists": False, "members": [], "users": []}},
+                               state_dir))
+    assert 'flask_nginx_app_name = "flaskapp" is refused on web: /var/lib/flaskapp' in found, found

@@ -946,9 +946,47 @@ def on_host(v, c, plan):
     }
 
 
+def account_refusals(v, c, plan):
+    """On an app host: the app's account, group and state directory are the app's alone. The role
+    makes its account with a comment of its own (tasks/app_host.yml); an existing account without
+    it would be taken over (its home, shell and group rewritten, its groups and files the app's).
+    An account of an earlier version of the role has no comment and the app root as its home."""
+    if not plan["host"]["runs_app"]:
+        return []
+    probe, host, out = c.get("probe") or {}, c["host"], []
+    app, user, group = v["flask_nginx_app_name"], v["flask_nginx_app_user"], v["flask_nginx_app_group"]
+    found = _get(probe, "users", user, default={})
+    if found.get("exists"):
+        comment = found.get("comment", "")
+        groups = [g for g in found.get("groups", []) if g != group]
+        if comment != c["__flask_nginx_account_comment"] and (comment or found.get("home") != v["flask_nginx_app_root"]):
+            out.append(f"flask_nginx_app_user = {json.dumps(user)} is refused on {host}: the account exists and the role did not "
+                       f"make it (comment {json.dumps(comment)}, home {found.get('home')}, groups "
+                       f"{', '.join(groups) or 'none'}). The role would rewrite its home, shell and group, and the app would "
+                       "get its files and groups. Choose a name no account has (the role makes it), or, if the role made "
+                       f"this account for this app, mark it: usermod -c {json.dumps(c['__flask_nginx_account_comment'])} {user}")
+        elif privileged := [g for g in groups if g in c["__flask_nginx_reserved_groups"]]:
+            out.append(f"flask_nginx_app_user = {json.dumps(user)} is refused on {host}: the account is in the privileged "
+                       f"group{'s' if len(privileged) > 1 else ''} {', '.join(privileged)}, which the app would inherit "
+                       f"(systemd keeps supplementary groups). Take it out (gpasswd -d {user} {privileged[0]}).")
+    found = _get(probe, "groups", group, default={})
+    others = unique([m for m in found.get("members", []) if m != user] + [u for u in found.get("users", []) if u != user])
+    if found.get("exists") and others:
+        out.append(f"flask_nginx_app_group = {json.dumps(group)} is refused on {host}: the group exists and is not the app's "
+                   f"alone ({', '.join(others)} {'is' if len(others) == 1 else 'are'} in it): the app would get their "
+                   "group's files. Choose a group no other account uses (the role makes it).")
+    state = _get(probe, "paths", "state_dir", default={})
+    if state.get("type", "absent") != "absent" and (state["type"] != "directory" or state.get("owner") != user):
+        what = f"is a {state['type']}" if state["type"] != "directory" else f"belongs to {state.get('owner')}"
+        out.append(f"flask_nginx_app_name = {json.dumps(app)} is refused on {host}: {state.get('path')} exists and {what}, not "
+                   f"to the app's user {user}; systemd's StateDirectory= would hand it and all it holds to that user. Choose "
+                   "another flask_nginx_app_name (or remove the directory if it is a leftover of this app).")
+    return out
+
+
 def host_refusals(v, c, plan):
-    """The checks that need the plan: where Gunicorn listens, the installed certbot."""
-    out = []
+    """The checks that need the plan: where Gunicorn listens, the installed certbot, the accounts."""
+    out = account_refusals(v, c, plan)
     bind = plan["listen"]["bind"]
     if (plan["host"]["runs_app"] and bind and not v["flask_nginx_firewall"] and not v["flask_nginx_private_network"]
             and not _private_host(c, bind.rsplit(":", 1)[0])):
@@ -996,7 +1034,7 @@ def make_plan(values, options, context, stage="host"):
 
 # Constants and tables of vars/ the plan uses (paths named after the app, patterns).
 CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_groups",
-             "__flask_nginx_reserved_names",
+             "__flask_nginx_reserved_names", "__flask_nginx_account_comment",
              "__flask_nginx_forbidden_roots", "__flask_nginx_private_networks", "__flask_nginx_system_dirs", "__flask_nginx_acme_letsencrypt",
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",

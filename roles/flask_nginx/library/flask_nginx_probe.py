@@ -24,7 +24,7 @@ options:
     elements: str
     default: []
   paths:
-    description: Name to absolute path. A symbolic link is reported as a link, never followed.
+    description: Name to absolute path. A symbolic link is reported as a link, never followed; what exists comes with its owner.
     type: dict
     default: {}
   files:
@@ -52,12 +52,12 @@ options:
         file the app could write.
     type: str
   users:
-    description: Account names; each comes back with its home, shell and primary group, or as absent.
+    description: Account names; each comes back with its home, shell, primary group, comment (GECOS) and the groups it is a member of, or as absent.
     type: list
     elements: str
     default: []
   groups:
-    description: Group names; each comes back as present or absent.
+    description: Group names; each comes back as present or absent, with its members and the accounts whose primary group it is.
     type: list
     elements: str
     default: []
@@ -70,7 +70,7 @@ packages:
   returned: always
   type: dict
 paths:
-  description: Per name, C(path), C(type) (file, directory, link, other, absent) and for a link its C(target) (as written) and C(realpath).
+  description: Per name, C(path), C(type) (file, directory, link, other, absent), C(owner) (an account name, else the uid) unless absent, and for a link its C(target) (as written) and C(realpath).
   returned: always
   type: dict
 files:
@@ -91,11 +91,11 @@ units:
   returned: always
   type: dict
 users:
-  description: Per account, C(exists), and for an existing one C(home), C(shell) and C(group).
+  description: Per account, C(exists), and for an existing one C(home), C(shell), C(group) (primary), C(comment) (GECOS) and C(groups) (the groups it is a member of, sorted).
   returned: always
   type: dict
 groups:
-  description: Per group, C(exists).
+  description: Per group, C(exists), C(members) (sorted) and C(users) (the accounts whose primary group it is, sorted).
   returned: always
   type: dict
 """
@@ -118,16 +118,24 @@ def packages_of(module, names):
     return out
 
 
+def owner_of(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def path_of(path):
     try:
         info = os.lstat(path)
     except OSError:
         return {"path": path, "type": "absent"}
+    owner = owner_of(info.st_uid)
     if os.path.islink(path):
-        return {"path": path, "type": "link", "target": os.readlink(path), "realpath": os.path.realpath(path)}
+        return {"path": path, "type": "link", "target": os.readlink(path), "realpath": os.path.realpath(path), "owner": owner}
     if os.path.isdir(path):
-        return {"path": path, "type": "directory"}
-    return {"path": path, "type": "file" if os.path.isfile(path) else "other", "size": info.st_size}
+        return {"path": path, "type": "directory", "owner": owner}
+    return {"path": path, "type": "file" if os.path.isfile(path) else "other", "size": info.st_size, "owner": owner}
 
 
 def read_text(path):
@@ -236,15 +244,19 @@ def user_of(name):
         group = grp.getgrgid(entry.pw_gid).gr_name
     except KeyError:
         group = str(entry.pw_gid)
-    return {"exists": True, "home": entry.pw_dir, "shell": entry.pw_shell, "group": group}
+    # The comment tells an account the role made (tasks/app_host.yml sets it) from one it
+    # would take over; the groups are those the app would inherit (systemd's User= keeps them).
+    return {"exists": True, "home": entry.pw_dir, "shell": entry.pw_shell, "group": group, "comment": entry.pw_gecos,
+            "groups": sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)}
 
 
-def group_exists(name):
+def group_of(name):
     try:
-        grp.getgrnam(name)
+        entry = grp.getgrnam(name)
     except KeyError:
-        return False
-    return True
+        return {"exists": False, "members": [], "users": []}
+    return {"exists": True, "members": sorted(entry.gr_mem),
+            "users": sorted(u.pw_name for u in pwd.getpwall() if u.pw_gid == entry.gr_gid)}
 
 
 def main():
@@ -272,7 +284,7 @@ def main():
                for name, patterns in p["globs"].items()},
         units=units_of(module, list(dict.fromkeys(p["units"])), p["fresh_since"]),
         users={name: user_of(name) for name in p["users"]},
-        groups={name: group_exists(name) for name in p["groups"]})
+        groups={name: group_of(name) for name in p["groups"]})
 
 
 if __name__ == "__main__":
