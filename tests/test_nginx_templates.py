@@ -5,11 +5,12 @@ import json
 import re
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import SAMPLE_APP, nginx_binary, plan
+from conftest import ROLE, SAMPLE_APP, nginx_binary, plan
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
@@ -64,6 +65,11 @@ CASES = {
     "live-untrusted": ({"flask_nginx_trusted_proxies": ["10.0.0.0/8"], "flask_nginx_http_port": 18082,
                         "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
                         "flask_nginx_access_log_buffer": ""}, [LIM, LOG, UPG, UP, SITE]),
+    # Asked by the role's health check for real (test_the_health_check_asks_under_the_canonical_host).
+    "live-canonical": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
+                        "flask_nginx_canonical_host": "www.example.com", "flask_nginx_http_port": 18083,
+                        "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
+                        "flask_nginx_extra_config": 'location = /healthz { return 200 "ok"; }'}, [LIM, LOG, UPG, UP, SITE]),
     # Logs, request ids, metrics.
     "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
                                               "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
@@ -291,6 +297,24 @@ def live_nginx(nginx, rendered, tmp_path, case, port):
             assert server.poll() is None, server.stderr.read().decode()
             time.sleep(0.1)
     raise AssertionError("nginx did not answer")
+
+
+def test_the_health_check_asks_under_the_canonical_host(nginx, rendered, tmp_path):
+    """files/healthcheck.py with the arguments tasks/health.yml gives it (the plan's URL, name and
+    status), against a real Nginx on the rendered site whose other names redirect: it asks under
+    the canonical host and gets the answer, where the first server name gets the 301."""
+    planned = json.loads((rendered / "live-canonical.json").read_text())
+    assert planned["health_name"] == "www.example.com", planned["health_name"]
+    server = live_nginx(nginx, rendered, tmp_path, "live-canonical", 18083)
+    try:
+        answers = {name: subprocess.run([sys.executable, ROLE / "files" / "healthcheck.py", planned["health_url"], name,
+                                         str(planned["health_status"])], capture_output=True, text=True, timeout=30)
+                   for name in (planned["health_name"], "example.com")}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert answers["www.example.com"].returncode == 0, answers["www.example.com"].stdout
+    assert answers["example.com"].returncode != 0 and "-> 301" in answers["example.com"].stdout, answers["example.com"].stdout
 
 
 NOT_UTF8 = "(not UTF-8)"

@@ -79,6 +79,16 @@ def test_single_host_runs_everything_on_a_unix_socket():
     assert single["units"]["names"] == ["gunicorn-shop.socket", "gunicorn-shop.service", "nginx.service", "logrotate.timer"]
 
 
+@pytest.mark.parametrize(("tls", "url"), [("none", "http://127.0.0.1:80/healthz"), ("selfsigned", "https://127.0.0.1:443/healthz")])
+def test_the_health_check_asks_under_the_canonical_host_when_there_is_one(tls, url):
+    """Every other name gets a 301 to the canonical host: the health check (tasks/health.yml,
+    status.yml) must ask under that name, or it reads the redirect and fails."""
+    found = make(flask_nginx_server_names=["shop.test", "WWW.shop.test"], flask_nginx_canonical_host="www.SHOP.test",
+                 flask_nginx_tls_mode=tls)
+    assert found["health"] == {"url": url, "status": 200, "name": "www.shop.test"}
+    assert make(flask_nginx_server_names=["shop.test", "www.shop.test"], flask_nginx_tls_mode=tls)["health"]["name"] == "shop.test"
+
+
 FLEET = {"flask_lb": ["lb1"], "flask_app": ["app1", "app2"]}
 FLEET_VARS = {
     "lb1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.2"}, "all_ipv4_addresses": ["10.0.0.2", "172.16.0.2"]}},

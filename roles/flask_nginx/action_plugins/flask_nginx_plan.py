@@ -688,9 +688,10 @@ def names(v, c):
         # Where the other names redirect, per scheme of the server block.
         "canonical_urls": {"http": f"http://{canonical}{'' if http == 80 else ':' + str(http)}",
                            "https": f"https://{canonical}{'' if https == 443 else ':' + str(https)}"},
-        # The health check's name: the first name that is not a wildcard, else a name under
+        # The health check's name (health.yml, status.yml): the canonical host, where every other
+        # name is redirected (301); else the first name that is not a wildcard, else a name under
         # the first wildcard.
-        "health_name": plain[0] if plain else (server_names[0] if server_names else "").replace("*", "flask-nginx-health"),
+        "health_name": canonical or (plain[0] if plain else (server_names[0] if server_names else "").replace("*", "flask-nginx-health")),
     }
 
 
