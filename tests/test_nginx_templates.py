@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROLE, SAMPLE_APP, nginx_binary, plan
+from conftest import ROLE, SAMPLE_APP, nginx_binary, plan, plan_module
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
@@ -315,6 +315,22 @@ def test_the_health_check_asks_under_the_canonical_host(nginx, rendered, tmp_pat
         server.wait(timeout=10)
     assert answers["www.example.com"].returncode == 0, answers["www.example.com"].stdout
     assert answers["example.com"].returncode != 0 and "-> 301" in answers["example.com"].stdout, answers["example.com"].stdout
+
+
+@pytest.mark.parametrize(("case", "ports", "protocols"), [
+    ("tls-modern", [443, 80], {443: "TLSv1.3"}),
+    ("tls-selfsigned-hsts", [8443, 80], {8443: "TLSv1.2 TLSv1.3"}),
+    ("two-names-port-8081-ipv6", [8081], {}),
+    ("no-default-server-no-ipv6", [80], {}),
+])
+def test_another_app_s_ports_and_protocols_are_read_from_its_rendered_site(rendered, case, ports, protocols):
+    """The plan refuses an app whose TLS profile or IPv6 setting differs from another app's on a
+    shared port, from the lines the probe reads of that app's site (the pattern of tasks/plan.yml)."""
+    match = re.search(r"'match': '([^']*)'", (ROLE / "tasks" / "plan.yml").read_text()).group(1)
+    lines = [line for line in (rendered / case / SITE).read_text().splitlines() if re.search(match, line)]
+    ipv6 = json.loads((rendered / f"{case}.json").read_text())["listen_ipv6"]  # `auto`: as this machine has it
+    assert plan_module().site_settings(lines) == {"app": "flaskapp", "ports": dict.fromkeys(ports, ipv6),
+                                                  "protocols": protocols}, lines
 
 
 NOT_UTF8 = "(not UTF-8)"

@@ -198,3 +198,43 @@ def test_maintenance_off_given_with_e_as_a_string_is_rendered_off(tmp_path):
     assert "listen 8080;" in site
     common = site + "".join(p.read_text() for p in (tmp_path / "rendered" / "web").iterdir())
     assert "return 503" not in common and "Retry-After" not in common
+
+
+def site_lines(app, https=443, protocols="TLSv1.2 TLSv1.3", ipv6=False, http=80):
+    """The lines the probe reads of another app's enabled site (templates/site.conf.j2's output)."""
+    return ([f"# Site {app}: Nginx in front of Gunicorn.", f"    listen {https} ssl;"]
+            + ([f"    listen [::]:{https} ssl;"] if ipv6 else []) + [f"    ssl_protocols {protocols};", f"    listen {http};"]
+            + ([f"    listen [::]:{http};"] if ipv6 else []))
+
+
+def sharing(sites, **overrides):
+    """The host-stage refusals of app flaskapp on a host where the probe found SITES (app -> lines)."""
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, flask_nginx_tls_mode="selfsigned", **overrides)
+    probe = {"lines": {"sites": {f"/etc/nginx/sites-enabled/{app}.conf": lines for app, lines in sites.items()}}}
+    return PLAN.make_plan(values, OPTIONS, role_context(values, probe=probe))[1]
+
+
+def test_two_apps_of_a_host_with_different_tls_profiles_on_one_port_are_refused_naming_both():
+    """The apps of a host share the HTTPS default server of a port, where Nginx negotiates the
+    protocol: one app's profile would not hold, and each run would rewrite the shared file."""
+    found = " | ".join(sharing({"shop": site_lines("shop", protocols="TLSv1.3")}))
+    assert 'flask_nginx_tls_profile = "intermediate" is refused on web: the app shop' in found, found
+    assert '"modern" profile' in found and "/etc/nginx/sites-enabled/shop.conf" in found and "flaskapp and shop" in found, found
+
+
+def test_two_apps_of_a_host_that_differ_in_ipv6_are_refused_naming_both():
+    found = " | ".join(sharing({"shop": site_lines("shop", ipv6=True)}, flask_nginx_ipv6="never"))
+    assert 'flask_nginx_ipv6 = "never" is refused on web: the app shop' in found and "flaskapp and shop" in found, found
+    found = " | ".join(sharing({"shop": site_lines("shop", ipv6=False)}, flask_nginx_ipv6="always"))
+    assert 'flask_nginx_ipv6 = "always" is refused on web: the app shop' in found, found
+
+
+@pytest.mark.parametrize(("sites", "overrides"), [
+    ({"shop": site_lines("shop")}, {}),                                              # same profile and IPv6
+    ({"shop": site_lines("shop", https=8443, protocols="TLSv1.3")}, {}),             # another HTTPS port
+    ({"flaskapp": site_lines("flaskapp", protocols="TLSv1.3")}, {}),                 # this app's own earlier site
+    ({"shop": site_lines("shop", ipv6=True)}, {"flask_nginx_ipv6": "never", "flask_nginx_default_server": False}),
+    ({"shop": ["# Site shop: Nginx in front of Gunicorn.", "    listen 80;"]}, {}),    # shop has no TLS
+], ids=["same", "other-port", "own-site", "no-default-server", "other-without-tls"])
+def test_apps_that_agree_on_their_shared_ports_are_accepted(sites, overrides):
+    assert sharing(sites, **overrides) == []

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import role_module, run_local_play
 
 module = role_module("flask_nginx_probe")
@@ -34,6 +36,9 @@ PLAYBOOK = """
         globs:
           units: ["{{ out }}/releases/*/*.service", "{{ out }}/*.timer"]
           none: ["{{ out }}/*.nothing"]
+        lines:
+          sites: {paths: ["{{ out }}/sites/*.conf"], match: "^# Site |^ *listen "}
+          none: {paths: ["{{ out }}/*.nothing"], match: "."}
         users: [root, flask-nginx-no-such-user]
         groups: [root, flask-nginx-no-such-group]
       register: probe
@@ -60,6 +65,11 @@ def layout(tmp_path):
     (tmp_path / "releases" / "stray.txt").write_text("")
     (tmp_path / "job.timer").symlink_to(tmp_path / "gone")  # a broken link still matches
     (tmp_path / "current").symlink_to("releases/r2")  # relative, as a user might have made it
+    (tmp_path / "sites" / "dir.conf").mkdir(parents=True)  # not a file: left out
+    (tmp_path / "sites" / "shop.conf").write_text("# Site shop: Nginx in front of Gunicorn.\nserver {\n    listen 443 ssl;\n"
+                                                  "    ssl_certificate_key /etc/secret.pem;\n    listen [::]:443 ssl;\n}\n")
+    (tmp_path / "blog.txt").write_text("# Site blog: Nginx in front of Gunicorn.\n  listen 80;\n")
+    (tmp_path / "sites" / "blog.conf").symlink_to("../blog.txt")  # sites-enabled links to sites-available
 
 
 def test_every_answer_comes_back_under_its_name(tmp_path):
@@ -84,6 +94,11 @@ def test_every_answer_comes_back_under_its_name(tmp_path):
                     "groups": root["groups"]}
     assert isinstance(root["comment"], str) and isinstance(root["groups"], list)
     assert answer["users"]["flask-nginx-no-such-user"] == {"exists": False}
+    # Only the lines asked for: another app's site is read for its ports, never for the rest.
+    assert answer["lines"] == {"sites": {
+        f"{tmp_path}/sites/blog.conf": ["# Site blog: Nginx in front of Gunicorn.", "  listen 80;"],
+        f"{tmp_path}/sites/shop.conf": ["# Site shop: Nginx in front of Gunicorn.", "    listen 443 ssl;", "    listen [::]:443 ssl;"],
+    }, "none": {}}
     assert answer["groups"]["root"]["exists"] is True and "root" in answer["groups"]["root"]["users"]
     assert answer["groups"]["flask-nginx-no-such-group"] == {"exists": False, "members": [], "users": []}
     # Who owns what is there: the plan refuses a state directory that is not the app user's.
@@ -204,3 +219,18 @@ def test_a_group_comes_back_with_its_members_and_the_accounts_whose_primary_grou
     assert module.group_of("dbusers") == {"exists": True, "members": ["alice"], "users": []}
     assert module.group_of("shop") == {"exists": True, "members": [], "users": ["shop"]}
     assert module.group_of("nothing") == {"exists": False, "members": [], "users": []}
+
+
+def test_the_lines_of_a_file_are_read_through_a_link_only_when_root_made_it(tmp_path):
+    """sites-enabled/NAME.conf is root's link to sites-available: followed. A link someone else
+    made is not (root would read whatever it points to)."""
+    target = tmp_path / "site.txt"
+    target.write_text("# Site x: Nginx in front of Gunicorn.\n    listen 80;\n    ssl_certificate_key /k.pem;\n")
+    link = tmp_path / "x.conf"
+    link.symlink_to(target)
+    spec = {"paths": [str(tmp_path / "*.conf")], "match": "^# Site |^ *listen "}
+    assert module.lines_of(spec) == {str(link): ["# Site x: Nginx in front of Gunicorn.", "    listen 80;"]}
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a link to another user")
+    os.lchown(link, 54321, 54321)
+    assert module.lines_of(spec) == {}

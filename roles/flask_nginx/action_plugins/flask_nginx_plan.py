@@ -985,9 +985,67 @@ def account_refusals(v, c, plan):
     return out
 
 
+def site_settings(lines):
+    """What the lines the probe read of an app's enabled site (templates/site.conf.j2) say: the
+    app's name, each port it listens on with whether over IPv6 too, and the TLS protocols of
+    each HTTPS port. None for a file the role did not write."""
+    found = re.fullmatch(r"# Site ([a-z][a-z0-9_-]*): .*", lines[0]) if lines else None
+    if not found:
+        return None
+    ports, ssl, protocols = {}, [], ""
+    for line in lines:
+        listen = re.match(r"\s*listen (\[::\]:)?([0-9]+)( ssl)?[ ;]", line)
+        if listen:
+            port = int(listen.group(2))
+            ports[port] = ports.get(port, False) or bool(listen.group(1))
+            if listen.group(3):
+                ssl.append(port)
+        setting = re.match(r"\s*ssl_protocols ([^;]+);", line)
+        protocols = protocols or (setting.group(1).strip() if setting else "")
+    return {"app": found.group(1), "ports": ports, "protocols": {port: protocols for port in ssl}}
+
+
+def shared_port_refusals(v, c, plan):
+    """The apps of a host share the default server of each port (templates/default-server.conf.j2,
+    one file per port). Nginx negotiates TLS there, before it reads the name, so two apps on one
+    HTTPS port with different profiles cannot both hold, and each run would rewrite the file with
+    its own profile and IPv6 setting: refused, naming the other app, from its enabled site."""
+    if not plan["host"]["runs_lb"]:
+        return []
+    out, me, host = [], v["flask_nginx_app_name"], c["host"]
+    http, https = jinja_int(v["flask_nginx_http_port"]), jinja_int(v["flask_nginx_https_port"])
+    profiles = c["__flask_nginx_tls_profiles"]
+    protocols = profiles[v["flask_nginx_tls_profile"]]["protocols"]
+    ipv6, prefix = plan["nginx"]["listen_ipv6"], c["__flask_nginx_default_file_prefix"]
+    for path, lines in sorted((_get(c.get("probe") or {}, "lines", "sites", default={}) or {}).items()):
+        site = site_settings(lines)
+        if not site or site["app"] == me:
+            continue
+        other = site["app"]
+        theirs = site["protocols"].get(https)
+        if plan["tls"]["enabled"] and theirs and theirs != protocols:
+            name = next((n for n, p in profiles.items() if p["protocols"] == theirs), "another")
+            out.append(f"flask_nginx_tls_profile = {json.dumps(v['flask_nginx_tls_profile'])} is refused on {host}: the app "
+                       f"{other} ({path}) serves HTTPS on port {https} with the {json.dumps(name)} profile (ssl_protocols "
+                       f"{theirs}). The apps of a host share the HTTPS default server of a port ({prefix}{https}.conf), where "
+                       "Nginx negotiates the protocol before it reads the name: one app's profile would not hold, and each "
+                       f"run would rewrite that file. Give {me} and {other} the same flask_nginx_tls_profile, or this app "
+                       "another flask_nginx_https_port.")
+        shared = [p for p in ([http] + ([https] if plan["tls"]["enabled"] else [])) if p in site["ports"]]
+        if v["flask_nginx_default_server"] and any(site["ports"][p] != ipv6 for p in shared):
+            port = next(p for p in shared if site["ports"][p] != ipv6)
+            out.append(f"flask_nginx_ipv6 = {json.dumps(v['flask_nginx_ipv6'])} is refused on {host}: the app {other} ({path}) "
+                       f"listens on port {port} {'over IPv6 too' if site['ports'][port] else 'over IPv4 only'}, and this app "
+                       f"would {'not' if site['ports'][port] else 'listen over IPv6 too'}. The apps of a host share the "
+                       f"default server of a port ({prefix}{port}.conf), which each run would rewrite with its own app's "
+                       f"setting. Give {me} and {other} the same flask_nginx_ipv6.")
+    return out
+
+
 def host_refusals(v, c, plan):
-    """The checks that need the plan: where Gunicorn listens, the installed certbot, the accounts."""
-    out = account_refusals(v, c, plan)
+    """The checks that need the plan: where Gunicorn listens, the installed certbot, the accounts,
+    the ports shared with the host's other apps."""
+    out = account_refusals(v, c, plan) + shared_port_refusals(v, c, plan)
     bind = plan["listen"]["bind"]
     if (plan["host"]["runs_app"] and bind and not v["flask_nginx_firewall"] and not v["flask_nginx_private_network"]
             and not _private_host(c, bind.rsplit(":", 1)[0])):
@@ -1035,7 +1093,7 @@ def make_plan(values, options, context, stage="host"):
 
 # Constants and tables of vars/ the plan uses (paths named after the app, patterns).
 CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_groups",
-             "__flask_nginx_reserved_names", "__flask_nginx_account_comment",
+             "__flask_nginx_reserved_names", "__flask_nginx_account_comment", "__flask_nginx_tls_profiles",
              "__flask_nginx_forbidden_roots", "__flask_nginx_private_networks", "__flask_nginx_system_dirs", "__flask_nginx_acme_letsencrypt",
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",

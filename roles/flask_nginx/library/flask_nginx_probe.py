@@ -4,6 +4,7 @@ import glob
 import grp
 import os
 import pwd
+import re
 import stat
 import time
 
@@ -37,6 +38,12 @@ options:
     default: {}
   globs:
     description: Name to a list of shell patterns; the paths that match any of them (broken links too).
+    type: dict
+    default: {}
+  lines:
+    description:
+      - Name to C(paths), a list of shell patterns, and C(match), a regular expression. Of each regular file that matches
+        a pattern, only the lines that match the expression, so that nothing else of the file is shown. A link is followed only when it and its target are root's (or the probe's user's; sites-enabled links to sites-available); never a FIFO or device.
     type: dict
     default: {}
   units:
@@ -83,6 +90,10 @@ dirs:
   type: dict
 globs:
   description: Per name, the sorted paths that match.
+  returned: always
+  type: dict
+lines:
+  description: Per name, the path of each file to the list of its lines that match (in order).
   returned: always
   type: dict
 units:
@@ -144,9 +155,10 @@ def read_text(path):
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
         return handle.read(READ_LIMIT).decode("utf-8", "replace")
 
 
@@ -174,6 +186,30 @@ def matches(patterns):
     for pattern in patterns:
         found.update(glob.glob(pattern))
     return sorted(found)
+
+
+def trusted_target(path):
+    """PATH, or the file a link at PATH points to when the link was made by root (or by whoever
+    runs the probe): sites-enabled/NAME.conf links to sites-available. Another's link is not
+    followed (read_text then answers None)."""
+    trusted = (0, os.geteuid())
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode) and os.lstat(path).st_uid in trusted:
+            target = os.path.realpath(path)
+            return target if os.stat(target).st_uid in trusted else path
+    except OSError:
+        pass
+    return path
+
+
+def lines_of(spec):
+    paths, pattern = spec.get("paths") or [], re.compile(spec.get("match") or "")
+    out = {}
+    for path in matches([paths] if isinstance(paths, str) else paths):
+        text = read_text(trusted_target(path))
+        if text is not None:
+            out[path] = [line for line in text.splitlines() if pattern.search(line)]
+    return out
 
 
 def started_at(pid):
@@ -267,6 +303,7 @@ def main():
             "files": {"type": "dict", "default": {}},
             "dirs": {"type": "dict", "default": {}},
             "globs": {"type": "dict", "default": {}},
+            "lines": {"type": "dict", "default": {}},
             "units": {"type": "list", "elements": "str", "default": []},
             "fresh_since": {"type": "str"},
             "users": {"type": "list", "elements": "str", "default": []},
@@ -282,6 +319,7 @@ def main():
         dirs={name: subdirs(path) for name, path in p["dirs"].items()},
         globs={name: matches([patterns] if isinstance(patterns, str) else patterns)
                for name, patterns in p["globs"].items()},
+        lines={name: lines_of(spec if isinstance(spec, dict) else {}) for name, spec in p["lines"].items()},
         units=units_of(module, list(dict.fromkeys(p["units"])), p["fresh_since"]),
         users={name: user_of(name) for name in p["users"]},
         groups={name: group_of(name) for name in p["groups"]})
