@@ -149,6 +149,15 @@ BAD = {
     # Ports and DNS server.
     "http-port-is-https-port": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_https_port": 80},
                                 refused("flask_nginx_http_port, flask_nginx_https_port", [80, 80])),
+    # workers.yml removes the units that match NAME-worker-* and NAME-job-*: app shop's would
+    # match those of an app named shop-job-x.
+    "app-name-job-infix": ({"flask_nginx_app_name": "shop-job-x"}, refused("flask_nginx_app_name", "shop-job-x")),
+    "app-name-worker-suffix": ({"flask_nginx_app_name": "shop-worker"}, refused("flask_nginx_app_name", "shop-worker")),
+    "dns01-md5": ({"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
+                   "flask_nginx_acme_challenge": "dns-01", "flask_nginx_acme_dns_server": "192.0.2.53",
+                   "flask_nginx_acme_dns_tsig_key_name": "k.", "flask_nginx_acme_dns_tsig_secret": "c2VjcmV0",
+                   "flask_nginx_acme_dns_tsig_algorithm": "HMAC-MD5"},
+                  refused("flask_nginx_acme_dns_tsig_algorithm", "HMAC-MD5")),
     "dns01-server-colon": ({"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
                             "flask_nginx_acme_challenge": "dns-01", "flask_nginx_acme_dns_server": ":",
                             "flask_nginx_acme_dns_tsig_key_name": "k.", "flask_nginx_acme_dns_tsig_secret": "c2VjcmV0"},
@@ -188,6 +197,7 @@ GOOD = {
                                            "flask_nginx_firewall": True},
     "metrics-off": {"flask_nginx_metrics": False, "flask_nginx_metrics_listen": "0.0.0.0:9113"},
     "http-port-is-https-port-without-tls": {"flask_nginx_https_port": 80},
+    "app-name-with-job-and-worker-words": {"flask_nginx_app_name": "jobs-workers"},
 }
 
 

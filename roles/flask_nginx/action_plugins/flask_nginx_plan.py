@@ -527,6 +527,10 @@ RULES = [
          lambda v, c: not _dns01(v) or _match(c["p"]["base64"], v["flask_nginx_acme_dns_tsig_secret"]),
          "with flask_nginx_acme_challenge=dns-01, the TSIG key's secret in base64 (from Ansible Vault)",
          value=lambda v, c: f"(hidden, {len(v['flask_nginx_acme_dns_tsig_secret'])} characters)"),
+    Rule("flask_nginx_acme_dns_tsig_algorithm",
+         lambda v, c: not _dns01(v) or v["flask_nginx_acme_dns_tsig_algorithm"] != "HMAC-MD5",
+         "with flask_nginx_acme_challenge=dns-01, an HMAC-SHA algorithm (HMAC-SHA256 or HMAC-SHA512, as "
+         "tsig-keygen makes): HMAC-MD5 is deprecated for TSIG (RFC 8945)"),
     Rule("flask_nginx_acme_dns_propagation_seconds", _range("flask_nginx_acme_dns_propagation_seconds", 0, 3600),
          "seconds from 0 to 3600"),
     Rule("flask_nginx_acme_issuer",
@@ -574,10 +578,12 @@ RULES = [
     # Each app removes the worker and job units its lists no longer name, by the patterns
     # NAME-worker-*@*.service and NAME-job-*: a name holding either part would let one app
     # match another's units.
+    # (Nor one that ends so: app shop-worker's worker x is shop-worker-worker-x@.service, which
+    # app shop's clean-up, shop-worker-*@*.service, matches.)
     Rule("flask_nginx_app_name",
-         lambda v, c: "-worker-" not in v["flask_nginx_app_name"] and "-job-" not in v["flask_nginx_app_name"],
-         "a name without '-worker-' or '-job-' (the role names an app's background units NAME-worker-... and "
-         "NAME-job-...: another app's clean-up would match them)"),
+         lambda v, c: not re.search(r"-(worker|job)(-|\Z)", str(v["flask_nginx_app_name"])),
+         "a name without '-worker-' or '-job-', nor ending in '-worker' or '-job' (the role names an app's background "
+         "units NAME-worker-... and NAME-job-...: another app's clean-up would match them)"),
     # ssh with no pinned host key would trust whatever answers first.
     Rule("flask_nginx_app_git_known_hosts",
          lambda v, c: not _git_over_ssh(v["flask_nginx_app_git_repo"]) or len(v["flask_nginx_app_git_known_hosts"]) > 0,
