@@ -1,14 +1,16 @@
 """The deploy lock of an app (module flask_nginx_lock): a run takes it, takes it again
 (re-entry renews it), gives it back; another run is refused with the holder named; a lock
 left by a dead run expires or is broken; check mode writes nothing. The module's functions
-run on a temporary directory."""
+run on a temporary directory; tests/lock.yml runs the role's own lock step (tasks/lock.yml)
+on made-up hosts of this machine: another run's lock on one app host stops every host."""
 import json
 import os
 import stat
+import time
 
 import pytest
 
-from conftest import role_module
+from conftest import SAMPLE_APP, ansible_playbook, role_module
 
 lock = role_module("flask_nginx_lock")
 
@@ -125,3 +127,72 @@ def test_reading_the_lock_names_the_holder_and_says_when_it_is_stale(path):
 def test_a_run_without_an_id_cannot_take_the_lock(path):
     with pytest.raises(ValueError):
         lock.acquire(path, {"user": "alice"}, 1800)
+
+
+# The role's lock step on a made-up fleet: lb1 (load balancer), app1 and app2 (app hosts),
+# all this machine, each app host with its own lock file (tests/lock.yml).
+FLEET = {"all": {"vars": {"flask_nginx_app_src": SAMPLE_APP, "flask_nginx_app_name": "shop",
+                          "flask_nginx_server_names": ["shop.test"]},
+                 "children": {"flask_lb": {"hosts": {"lb1": {}}},
+                              "flask_app": {"hosts": {"app1": {"flask_nginx_app_address": "10.0.0.11"},
+                                                      "app2": {"flask_nginx_app_address": "10.0.0.12"}}}}}}
+
+
+def plant(out, host, run, age=0):
+    """A lock on HOST held by RUN, last renewed AGE seconds ago."""
+    out.mkdir(exist_ok=True)
+    path = out / f"{host}.lock"
+    path.write_text(json.dumps({**run, "since": "2025-01-01T10:00:00+00:00"}))
+    os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+def run_lock_play(out, args=()):
+    """tests/lock.yml on FLEET; the locks and the reports are in OUT/locks."""
+    result = ansible_playbook("lock.yml", {"lock_dir": str(out / "locks")}, out, inventory=FLEET, args=args)
+    return result, result.stdout + result.stderr
+
+
+def test_another_runs_lock_on_one_app_host_stops_every_host_and_gives_back_the_others(tmp_path):
+    planted = plant(tmp_path / "locks", "app2", ALICE)
+    result, output = run_lock_play(tmp_path)
+    assert result.returncode != 0, output
+    text = " ".join(output.split())
+    assert "another run is deploying shop: the deploy lock on app2 is held by alice@ctl.example running deploy.yml" in text
+    assert "since 2025-01-01T10:00:00+00:00" in text and "flask_nginx_lock_break=true" in text, output
+    for host in ("lb1", "app1", "app2"):
+        assert f"failed: [{host}]" in output or f"fatal: [{host}]" in output, output
+    assert not (tmp_path / "locks" / "app1.lock").exists(), "the lock this run took on app1 was not given back"
+    assert json.loads(planted.read_text())["id"] == ALICE["id"]
+    assert not list((tmp_path / "locks").glob("*.json")), "a host went on past the lock"
+
+
+def test_expired_and_broken_locks_are_taken_over_and_the_run_takes_its_own_again(tmp_path):
+    """app1's lock expired (not renewed for 2 h); app2's is fresh but broken with
+    -e flask_nginx_lock_break=true (a string, as -e gives it). Both are taken over with a
+    warning, taken again by the same run (re-entry), and given back at the end."""
+    plant(tmp_path / "locks", "app1", ALICE, age=7200)
+    plant(tmp_path / "locks", "app2", BOB)
+    result, output = run_lock_play(tmp_path, args=("-e", "flask_nginx_lock_break=true"))
+    assert result.returncode == 0, output
+    text = " ".join(output.split())
+    assert "took over the deploy lock held by alice@ctl.example" in text and "its run died" in text, output
+    assert "took over the deploy lock held by bob@laptop running site.yml" in text, output
+    reports = {host: json.loads((tmp_path / "locks" / f"{host}.json").read_text()) for host in ("lb1", "app1", "app2")}
+    for host in ("app1", "app2"):
+        first, again, held = reports[host]["first"], reports[host]["again"], reports[host]["held"]
+        assert first["acquired"] and first["taken"] and first["broken"], first
+        assert again["acquired"] and not again["taken"], again
+        assert held["id"] == reports["app1"]["held"]["id"] != ALICE["id"]  # one run id for the whole run
+        assert held["playbook"] == "lock.yml" and held["user"] and held["host"], held
+        assert not (tmp_path / "locks" / f"{host}.lock").exists(), f"{host}'s lock was not given back"
+    assert reports["lb1"]["first"].get("skipped"), "a load balancer took a lock"
+
+
+def test_check_mode_still_stops_at_another_runs_lock_and_writes_nothing(tmp_path):
+    planted = plant(tmp_path / "locks", "app2", ALICE)
+    result, output = run_lock_play(tmp_path, args=("--check",))
+    assert result.returncode != 0, output
+    assert "held by alice@ctl.example" in " ".join(output.split()), output
+    assert sorted(p.name for p in (tmp_path / "locks").glob("*.lock")) == ["app2.lock"]
+    assert json.loads(planted.read_text())["id"] == ALICE["id"]
