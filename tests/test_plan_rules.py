@@ -204,6 +204,16 @@ def test_breaking_the_lock_given_with_e_as_a_string_is_true_in_the_plan():
     assert make(stage="rules")["vars"]["flask_nginx_lock_break"] is False
 
 
+@pytest.mark.parametrize("commands", ["curl -X PURGE http://cache/", ["purge", "  "], [["purge"]]])
+def test_post_switch_commands_are_a_list_of_command_lines(commands):
+    refused = refusals(flask_nginx_post_switch_commands=commands)
+    assert refused and refused[0].startswith("flask_nginx_post_switch_commands = ") and "a list of command lines" in refused[0]
+
+
+def test_post_switch_commands_pass_as_a_list():
+    assert refusals(flask_nginx_post_switch_commands=["flask --app app purge-cache", "echo done"]) == []
+
+
 def test_the_run_is_named_by_the_controllers_user_and_host_and_the_playbook_files(monkeypatch):
     import getpass
     import socket

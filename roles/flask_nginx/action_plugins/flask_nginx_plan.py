@@ -395,6 +395,11 @@ RULES = [
     Rule("flask_nginx_lock_timeout", _range("flask_nginx_lock_timeout", 60),
          "seconds, at least 60, after which a deploy lock that its run has not renewed counts as a dead run's "
          "and is taken over"),
+    # A string would run letter by letter, one per line.
+    Rule("flask_nginx_post_switch_commands",
+         lambda v, c: isinstance(v["flask_nginx_post_switch_commands"], list)
+         and all(isinstance(cmd, str) and cmd.strip() for cmd in v["flask_nginx_post_switch_commands"]),
+         "a list of command lines (a YAML list, even of one command), none empty"),
 ]
 
 
