@@ -55,7 +55,7 @@ def ansible_playbook(playbook, extra_vars, tmp_dir, inventory=None, args=()):
     cmd = [shutil.which("ansible-playbook", path=str(bindir)) or "ansible-playbook",
            "-i", inventory_arg, str(TESTS / playbook), "-e", f"@{vars_file}", *args]
     return timed_run(f"{playbook} ({len(extra_vars)} vars)", cmd, env=env, cwd=TESTS, capture_output=True,
-                     text=True, timeout=120)
+                     text=True, timeout=600)
 
 
 def nginx_binary():

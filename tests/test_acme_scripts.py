@@ -125,3 +125,52 @@ def test_preflight_names_the_name_the_address_and_what_answered():
     failed = {entry["name"]: entry for entry in json.loads(result.stdout)["failed"]}
     assert "does not resolve" in failed["does-not-exist.invalid"]["answer"]
     assert failed["127.0.0.1"]["address"] == "127.0.0.1"
+
+
+# --- files/certbot-wrapper.sh: each certificate trusts its own app's private CA -------------
+
+@pytest.fixture
+def wrapper(tmp_path):
+    """The real wrapper, with a stand-in certbot that records its arguments and the CAs it was
+    given to trust (the bundle's private part)."""
+    cas, renewal = tmp_path / "acme-ca.d", tmp_path / "renewal"
+    cas.mkdir()
+    renewal.mkdir()
+    for app in ("shop", "blog"):
+        (cas / f"{app}.pem").write_text(f"CA of {app}\n")
+    for lineage in ("shop", "blog", "mine"):  # "mine": a certificate of the host's own, no private CA
+        (renewal / f"{lineage}.conf").write_text("")
+    certbot = tmp_path / "certbot"
+    certbot.write_text('#!/bin/sh\nprintf "%s | %s\\n" "$*" "$(grep "^CA of" "$REQUESTS_CA_BUNDLE" | tr "\\n" " ")"'
+                       ' >>"$CALLS"\n[ "$*" != "${FAIL_ON:-}" ]\n')
+    certbot.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), "CALLS": str(tmp_path / "calls"),
+           "FLASK_NGINX_CERTBOT": str(certbot), "FLASK_NGINX_ACME_CA_DIR": str(cas),
+           "FLASK_NGINX_RENEWAL_DIR": str(renewal)}
+
+    def run(*args, **more):
+        result = subprocess.run(["sh", str(ROLE / "files" / "certbot-wrapper.sh"), *args],
+                                env={**env, **more}, capture_output=True, text=True, timeout=30)
+        calls = (tmp_path / "calls").read_text().splitlines() if (tmp_path / "calls").exists() else []
+        (tmp_path / "calls").unlink(missing_ok=True)
+        leftovers = list(tmp_path.glob("flask-nginx-acme-ca.*"))
+        return result.returncode, calls, leftovers
+    return run
+
+
+def test_an_order_trusts_the_private_ca_of_its_own_app_alone(wrapper):
+    assert wrapper("certonly", "--cert-name=shop", "--domain=shop.test") == (
+        0, ["certonly --cert-name=shop --domain=shop.test | CA of shop "], [])
+    assert wrapper("renew", "--cert-name", "blog")[1] == ["renew --cert-name blog | CA of blog "]
+
+
+def test_the_timers_renew_runs_once_per_certificate_each_with_its_own_ca(wrapper):
+    status, calls, leftovers = wrapper("-q", "renew")
+    assert status == 0 and not leftovers
+    assert sorted(calls) == ["-q renew --cert-name blog | CA of blog ", "-q renew --cert-name mine | ",
+                             "-q renew --cert-name shop | CA of shop "]
+
+
+def test_a_failed_renewal_fails_the_run_and_the_others_still_renew(wrapper):
+    status, calls, leftovers = wrapper("-q", "renew", FAIL_ON="-q renew --cert-name blog")
+    assert status != 0 and len(calls) == 3 and not leftovers

@@ -99,7 +99,8 @@ def test_a_path_is_written_unless_every_wanted_property_is_proven_equal():
     link = {"type": "link", "target": "/f", "mode": "0777", "owner": "root", "group": "root"}
 
     def wanted(**kw):
-        return {"type": "file", "checksum": None, "mode": None, "owner": "root", "group": "root", "target": None, **kw}
+        return {"type": "file", "checksum": None, "any_content": False, "mode": None, "owner": "root", "group": "root",
+                "target": None, **kw}
 
     differs = module.differs
     assert not differs(file, wanted(checksum=sha, mode="0644"))
@@ -116,3 +117,19 @@ def test_a_path_is_written_unless_every_wanted_property_is_proven_equal():
     assert not differs(link, wanted(type="link", target="/f"))
     assert differs(link, wanted(type="link", target="/d"))
     assert differs(file, wanted(type="link", target="/f"))
+
+
+def test_a_file_whose_content_is_not_the_roles_is_compared_by_type_mode_and_owner_only():
+    """A log file: its content is Nginx's; a wrong mode or owner is still found."""
+    log = {"type": "file", "mode": "0640", "owner": "www-data", "group": "adm", "checksum": "0" * 40}
+
+    def wanted(**kw):
+        return {"type": "file", "checksum": None, "any_content": True, "mode": "0640", "owner": "www-data",
+                "group": "adm", "target": None, **kw}
+
+    differs = module.differs
+    assert not differs(log, wanted())
+    assert differs(log, wanted(mode="0644"))
+    assert differs(log, wanted(group="root"))
+    assert differs({"type": "absent"}, wanted())
+    assert differs({**log, "type": "link", "target": "/etc/shadow"}, wanted())

@@ -54,7 +54,7 @@ def render(tmp_path):
     tables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")), undefined=jinja2.StrictUndefined)
     env.filters.update(to_json=json.dumps, comment=lambda text: f"# {text}", bool=bool)
-    names = ("__flask_nginx_current", "__flask_nginx_served_release_file", "__flask_nginx_unit", "__flask_nginx_socket",
+    names = ("__flask_nginx_current", "__flask_nginx_unit", "__flask_nginx_socket",
              "__flask_nginx_runtime_dir")
     values = {**values, **{name: env.from_string(tables[name]).render({**values, **tables}) for name in names},
               **{name: tables[name] for name in ("__flask_nginx_request_id_pattern",)},

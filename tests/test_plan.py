@@ -149,7 +149,7 @@ def test_one_load_balancer_asks_the_ca_and_the_other_passes_it_the_challenges(tw
     assert issuer["acme_issuer"] == follower["acme_issuer"] == "lb1"
     # certbot's lineage on the issuer; a copy beside it on the follower.
     assert issuer["tls_cert"] == "/etc/letsencrypt/live/shop/fullchain.pem"
-    assert follower["tls_cert"] == "/etc/flask-nginx/shop/tls/fullchain.pem"
+    assert follower["tls_cert"] == "/etc/flask-nginx/shop/tls/certificate-and-key.pem"
     issuer_site = (out / "rendered" / "lb1" / "shop.conf").read_text()
     follower_site = (out / "rendered" / "lb2" / "shop.conf").read_text()
     assert "root /var/www/flask-nginx-acme;" in issuer_site and "proxy_pass http://" not in issuer_site.split("acme-challenge")[1][:200]

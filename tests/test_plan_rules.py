@@ -73,6 +73,7 @@ def test_single_host_runs_everything_on_a_unix_socket():
     assert single["host"]["runs_app"] and single["host"]["runs_lb"]
     assert single["listen"]["bind"] == ""
     assert single["listen"]["upstream_servers"] == [{"key": "web", "value": "unix:/run/gunicorn-shop.sock"}]
+    assert single["listen"]["allowed_clients"] == []  # a unix socket: its mode decides
     assert single["names"]["server_names"] == ["shop.test"]
     assert single["health"] == {"url": "http://127.0.0.1:80/healthz", "status": 200, "name": "shop.test"}
     assert single["units"]["names"] == ["gunicorn-shop.socket", "gunicorn-shop.service", "nginx.service", "logrotate.timer"]
@@ -91,6 +92,9 @@ def test_app_hosts_listen_on_their_private_address_and_trust_every_address_of_th
     app = make(host, FLEET, FLEET_VARS, **{k: v for k, v in FLEET_VARS[host].items()})
     assert app["listen"]["bind"] == {"app1": "10.0.0.11:8000", "app2": "10.0.0.12:8001"}[host]
     assert app["listen"]["trusted_lbs"] == ["127.0.0.1", "10.0.0.2", "172.16.0.2"]
+    # Who may connect at all (the socket's IPAddressAllow=): the load balancer, this host, loopback.
+    own = app["listen"]["bind"].split(":")[0]
+    assert app["listen"]["allowed_clients"] == ["localhost", own, "10.0.0.2", "172.16.0.2"]
     assert app["host"]["peers"] == ["lb1"] and not app["host"]["runs_lb"]
     assert app["health"]["url"] == f"http://{app['listen']['bind']}/healthz"
 
@@ -137,7 +141,7 @@ def test_one_load_balancer_asks_the_ca_and_the_other_copies_its_certificate():
     assert issuer["tls"]["issues_here"] and issuer["tls"]["acme_needed"] and not issuer["tls"]["follower"]
     assert follower["tls"]["follower"] and not follower["tls"]["acme_needed"]
     assert issuer["tls"]["cert"] == "/etc/letsencrypt/live/flaskapp/fullchain.pem"
-    assert follower["tls"]["cert"] == "/etc/flask-nginx/flaskapp/tls/fullchain.pem"
+    assert follower["tls"]["cert"] == follower["tls"]["key"] == "/etc/flask-nginx/flaskapp/tls/certificate-and-key.pem"
     assert follower["listen"]["acme_issuer_address"] == "10.0.0.2:80"
     assert "certbot" in issuer["packages"]["wanted"] and "certbot" not in follower["packages"]["wanted"]
     # lb2 runs no app, so lb1 listens on TCP and both load balancers send to both app hosts.

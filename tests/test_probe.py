@@ -2,6 +2,11 @@
 host, answered in one module run. Run for real with ansible-playbook (local connection)
 on this machine's files, packages and accounts; an absent thing is an answer, never an
 error. (Its systemd answers are checked on real systemd hosts, in the default scenario.)"""
+import os
+import subprocess
+import sys
+import time
+
 from conftest import role_module, run_local_play
 
 module = role_module("flask_nginx_probe")
@@ -106,7 +111,7 @@ def test_units_are_read_in_the_order_asked_with_file_and_active_state(monkeypatc
                 "Id=nothing.service\nActiveState=inactive\nUnitFileState=\n")
     fake = FakeSystemctl(recorded)
     units = module.units_of(fake, ["nginx.service", "gunicorn-shop.socket", "nothing.service"])
-    assert fake.argv[:3] == ["systemctl", "show", "--property=Id,UnitFileState,ActiveState"]
+    assert fake.argv[:3] == ["systemctl", "show", "--property=Id,UnitFileState,ActiveState,MainPID"]
     assert units == {"nginx.service": {"enabled": "enabled", "active": "active"},
                      "gunicorn-shop.socket": {"enabled": "disabled", "active": "failed"},
                      "nothing.service": {"enabled": "", "active": "inactive"}}
@@ -118,3 +123,39 @@ def test_units_are_read_in_the_order_asked_with_file_and_active_state(monkeypatc
     # systemctl failing (no bus) is "not known to run": the role then runs its start tasks.
     assert module.units_of(FakeSystemctl("", rc=1), ["nginx.service"]) == {
         "nginx.service": {"enabled": "", "active": "inactive"}}
+
+
+def test_a_file_is_read_only_as_a_regular_file_never_through_a_link_or_a_fifo(tmp_path):
+    """Root never follows a link that someone else may have made, and never waits on a FIFO:
+    either answers "cannot be read" at once."""
+    secret = tmp_path / "root-only"
+    secret.write_text("root-only-Canary\n")
+    (tmp_path / "link").symlink_to(secret)
+    os.mkfifo(tmp_path / "fifo")
+    assert module.read_text(str(secret)) == "root-only-Canary\n"
+    assert module.read_text(str(tmp_path / "link")) is None
+    # In a child process, so that a read that waits fails the test instead of hanging it.
+    read = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+                           " import flask_nginx_probe as p; print(p.read_text(sys.argv[2]))",
+                           os.path.dirname(module.__file__), str(tmp_path / "fifo")],
+                          capture_output=True, text=True, timeout=20, check=True)
+    assert read.stdout.strip() == "None"
+
+
+def test_a_unit_is_fresh_when_its_newest_process_started_after_current_changed(tmp_path):
+    """Real processes: a main process and its child (Gunicorn's master and a worker); the
+    newest start time against the link's change time, from the kernel."""
+    link = tmp_path / "current"
+    link.symlink_to("releases/r1")
+    time.sleep(0.05)
+    main = subprocess.Popen(["sh", "-c", "sleep 30 & wait"])
+    try:
+        time.sleep(0.3)
+        assert module.fresh(main.pid, os.lstat(link).st_mtime) is True
+        link.unlink()
+        link.symlink_to("releases/r2")  # a switch after both started
+        assert module.fresh(main.pid, os.lstat(link).st_mtime) is False
+        assert module.fresh(0, os.lstat(link).st_mtime) is None  # no process
+    finally:
+        main.kill()
+        main.wait()

@@ -56,6 +56,16 @@ def test_app_hosts_run_gunicorn_on_their_private_address_without_nginx():
         assert not app.package("nginx").is_installed
 
 
+def test_the_load_balancer_holds_the_static_files_and_no_code(host):
+    """Nginx on the load balancer needs the release's static files, and it faces the Internet:
+    nothing else of the app's code goes there. The app hosts have the code."""
+    code = host.file("/opt/shop/current/app")
+    assert code.listdir() == ["static"]
+    assert host.file("/opt/shop/current/app/static").listdir()
+    app = remote(APPS[0])
+    assert {"app.py", "requirements.txt", "static"} <= set(app.file("/opt/shop/current/app").listdir())
+
+
 def test_firewall_lets_only_the_load_balancer_reach_gunicorn(host):
     """app1's Gunicorn port answers the load balancer, and is dropped for app2."""
     app1, app2 = remote(APPS[0]), remote(APPS[1])
@@ -65,6 +75,24 @@ def test_firewall_lets_only_the_load_balancer_reach_gunicorn(host):
     assert app2.run(f"curl -fsS --max-time 3 -H 'Host: shop.test' {url}").rc == 28  # timed out: dropped
     table = app1.check_output("nft list table inet flask_nginx")
     assert "policy drop;" in table and "tcp dport 8000 accept" in table
+
+
+def test_with_the_firewall_off_only_the_load_balancer_still_reaches_gunicorn(host):
+    """The socket's own access list (IPAddressAllow=, enforced by the kernel for the socket
+    systemd holds): with app1's firewall stopped, app2 on the same network is still refused,
+    and the load balancer and app1 itself still get answers."""
+    app1, app2 = remote(APPS[0]), remote(APPS[1])
+    address = app1.check_output("hostname -I").split()[0]
+    url = f"http://{address}:8000/healthz"
+    app1.run_expect([0], "systemctl stop flask-nginx-firewall.service")
+    try:
+        assert "flask_nginx" not in app1.check_output("nft list tables")
+        assert app2.run(f"curl -fsS --max-time 3 -H 'Host: shop.test' {url}").rc in (7, 28), "app2 reached Gunicorn"
+        assert host.run(f"curl -fsS --max-time 5 -H 'Host: shop.test' {url}").rc == 0
+        assert app1.run(f"curl -fsS --max-time 5 -H 'Host: shop.test' {url}").rc == 0
+    finally:
+        app1.run_expect([0], "systemctl start flask-nginx-firewall.service")
+    assert "policy drop;" in app1.check_output("nft list table inet flask_nginx")
 
 
 def test_load_balancer_firewall_opens_the_web_port_only(host):

@@ -17,6 +17,26 @@ SERVER_NAME = "shop.test"
 UNIT = f"gunicorn-{APP}"
 
 
+# The release a unit's newest process runs (Gunicorn's newest worker, or a worker unit's
+# process): the directory above its working directory, RELEASE/app. Read from the kernel
+# (this scenario's containers may look inside other users' processes), not from the role.
+RELEASE_OF = r"""
+import os, sys
+def stat(pid):
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+main = sys.argv[1]
+pids = [p for p in os.listdir("/proc") if p.isdigit() and stat(p)[1] == main] or [main]
+newest = max(pids, key=lambda p: int(stat(p)[19]))
+print(os.path.basename(os.path.dirname(os.readlink(f"/proc/{newest}/cwd"))))
+"""
+
+
+def release_of(host, unit):
+    main = host.check_output(f"systemctl show -p MainPID --value {unit}")
+    assert main.isdigit() and main != "0", f"{unit} runs no process"
+    return host.check_output(f"python3 -c {shlex.quote(RELEASE_OF)} {main}")
+
+
 def wait_for(check, seconds=60, until=bool):
     """CHECK() every half second until UNTIL(its value) holds or SECONDS have passed;
     returns its last value, for the caller to assert on (a state that never comes fails)."""

@@ -121,13 +121,18 @@ def test_failing_migration_keeps_the_previous_release_and_redacts_secrets(host, 
 @pytest.fixture(scope="module")
 def variant_story(host):
     """One converge with other settings (no background worker, Gunicorn's gevent worker
-    class), then the configured ones again: what each showed."""
+    class, metrics off: the shop is the only app of the host with metrics), then the
+    configured ones again: what each showed."""
     limit, http = ("--limit", host.backend.get_hostname()), Http(host)
     unit = f"{APP}-worker-jobs@1.service"
     seen = {"unit": unit, "running before": host.service(unit).is_running,
             "since": host.check_output("date '+%Y-%m-%d %H:%M:%S'")}
-    seen["result"] = shop("-e", json.dumps({"flask_nginx_workers": [], "flask_nginx_gunicorn_worker_class": "gevent"}),
-                          *limit)
+    seen["result"] = shop("-e", json.dumps({"flask_nginx_workers": [], "flask_nginx_gunicorn_worker_class": "gevent",
+                                            "flask_nginx_metrics": False}), *limit)
+    exporter, stub_status = "prometheus-nginx-exporter.service", "/etc/nginx/conf.d/flask-nginx-stub-status.conf"
+    seen["metrics off"] = {"exporter": host.service(exporter).is_running, "enabled": host.service(exporter).is_enabled,
+                           "stub_status": host.file(stub_status).exists,
+                           "answers": host.run("curl -s -o /dev/null --max-time 3 http://127.0.0.1:9113/metrics").rc == 0}
     seen["running"] = host.service(unit).is_running
     seen["template"] = host.file(f"/etc/systemd/system/{APP}-worker-jobs@.service").exists
     seen["wanted"] = host.file(f"/etc/systemd/system/multi-user.target.wants/{unit}").exists
@@ -137,6 +142,7 @@ def variant_story(host):
     seen["marker"] = host.file(f"/opt/{APP}/gunicorn/.flask-nginx-gunicorn-version").content_string.strip()
     seen["restored"] = shop(*limit)
     seen["running after"] = host.service(unit).is_running
+    seen["metrics on"] = {"exporter": host.service(exporter).is_running, "stub_status": host.file(stub_status).exists}
     seen["app after"] = http.json("/api/info")["app"]
     return seen
 
@@ -149,6 +155,15 @@ def test_removing_a_worker_removes_its_units(variant_story):
     assert not variant_story["wanted"]
     assert variant_story["restored"].returncode == 0, output(variant_story["restored"])
     assert variant_story["running after"]
+
+
+def test_metrics_turned_off_by_the_hosts_last_app_take_the_exporter_and_stub_status_away(variant_story):
+    """Nothing listens for metrics any more once no app of the host wants them, and turning
+    them on again brings them back."""
+    assert variant_story["result"].returncode == 0, output(variant_story["result"])
+    assert variant_story["metrics off"] == {"exporter": False, "enabled": False, "stub_status": False, "answers": False}
+    assert variant_story["restored"].returncode == 0, output(variant_story["restored"])
+    assert variant_story["metrics on"] == {"exporter": True, "stub_status": True}
 
 
 def test_the_gevent_worker_class_serves_the_app(variant_story):

@@ -12,7 +12,7 @@ import re
 import shutil
 
 import pytest
-from conftest import APP, Http, wait_for
+from conftest import APP, UNIT, Http, release_of, wait_for
 from flask_nginx_testing import output, project_file, run_playbook, scenario_file
 
 # Each test here runs whole plays; once, on Debian 12, is enough to prove the behaviour.
@@ -37,7 +37,7 @@ def current_release(host):
 
 
 def served_release(host):
-    return host.file(f"/run/gunicorn-{APP}/release").content_string.strip()
+    return release_of(host, f"{UNIT}.service")
 
 
 def still_serving_v1(http):

@@ -6,7 +6,7 @@ import shlex
 import time
 
 import pytest
-from conftest import APP, UNIT, Http, read_journal, wait_for
+from conftest import APP, UNIT, Http, read_journal, release_of, wait_for
 from flask_nginx_testing import output, run_playbook, scenario_file
 
 # Most of these run whole plays: once, on Debian 12, is enough to prove each fix (both
@@ -258,34 +258,56 @@ def tags_app_story(host, tmp_path_factory, app_source):
     (source / "__pycache__").mkdir()
     (source / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
     (source / "tools" / "stray.pyc").write_bytes(b"\0")
+    # Local settings and secrets the default flask_nginx_app_exclude leaves out.
+    (source / ".env").write_text("SECRET_KEY=on-the-controller-only\n")
+    (source / "instance").mkdir()
+    (source / "instance" / "config.py").write_text("SECRET_KEY = 'on-the-controller-only'\n")
+    left_out = {".git", "__pycache__", ".env", "instance"}
     seen = {"expected": sorted(str(p.relative_to(source)) for p in source.rglob("*")
-                               if not {".git", "__pycache__"} & set(p.relative_to(source).parts) and p.suffix != ".pyc")}
+                               if not left_out & set(p.relative_to(source).parts) and p.suffix != ".pyc")}
     limit, http = ("--limit", host.backend.get_hostname()), Http(host)
     seen["result"] = play("shop.yml", "--tags", "flask_nginx_app", "-e", json.dumps({"flask_nginx_app_src": str(source)}),
                           *limit)
     seen["current"] = host.file(f"/opt/{APP}/current").linked_to
-    seen["served"] = host.file(f"/run/{UNIT}/release").content_string.strip()
+    seen["served"] = release_of(host, f"{UNIT}.service")
+    worker = f"{APP}-worker-jobs@1.service"
+    seen["worker after tags"] = release_of(host, worker)
     code = seen["current"] + "/app"
     seen["listed"] = host.check_output(f"cd {code} && find . -mindepth 1 ! -name '*.gz' -printf '%P\\n' | LC_ALL=C sort")
     seen["modes"] = dict(line.split(" ", 1)[::-1] for line in host.check_output(
         f"cd {code} && stat -c '%a:%U:%G %n' tools tools/run.sh tools/notes.txt app.py").splitlines())
     seen["version"] = http.served_version("4")
+    # A whole run of the same source: nothing to deploy, but the worker still runs the
+    # release before --tags (its tag was not asked for).
+    seen["whole run"] = play("shop.yml", "-e", json.dumps({"flask_nginx_app_src": str(source)}), *limit)
+    seen["worker after whole run"] = release_of(host, worker)
     seen["restored"] = play("shop.yml", *limit)
     seen["version after"] = http.served_version("1")
     return seen
 
 
-def test_a_local_apps_code_arrives_as_the_controller_has_it_without_git_and_bytecode(tags_app_story):
-    """The code travels as one archive: every file and directory of the source, owned by root,
-    u=rwX,go=rX (an executable stays executable, a private file becomes readable), and nothing
-    the release's checksum leaves out (.git, __pycache__, *.pyc)."""
+def test_a_local_apps_code_arrives_without_secrets_git_and_bytecode_private_files_private(tags_app_story):
+    """The code travels as one archive: every file and directory of the source, owned by root
+    and readable by the app's group (an executable stays executable), readable by others only
+    where it was on the controller (a private file stays private), and nothing the release's
+    checksum leaves out (.env, instance/, .git, __pycache__, *.pyc)."""
     assert tags_app_story["result"].returncode == 0, output(tags_app_story["result"])
     assert tags_app_story["listed"].splitlines() == sorted(tags_app_story["expected"], key=lambda p: p.encode())
-    assert tags_app_story["modes"] == {"tools": "755:root:root", "tools/run.sh": "755:root:root",
-                                       "tools/notes.txt": "644:root:root", "app.py": "644:root:root"}
+    assert tags_app_story["modes"] == {"tools": f"755:root:{APP}", "tools/run.sh": f"750:root:{APP}",
+                                       "tools/notes.txt": f"640:root:{APP}", "app.py": f"644:root:{APP}"}
     assert tags_app_story["version"] == "4"
     assert tags_app_story["restored"].returncode == 0, output(tags_app_story["restored"])
     assert tags_app_story["version after"] == "1"  # the restore reloaded Gunicorn gracefully
+
+
+def test_a_whole_run_after_tags_app_moves_the_background_workers_onto_current(tags_app_story):
+    """--tags flask_nginx_app switches `current` but leaves the workers alone (their tag was
+    not asked for); the next whole run finds them on an older release than `current` (their
+    start time against the link's) and restarts them onto it."""
+    current = tags_app_story["current"].rsplit("/", 1)[1]
+    assert tags_app_story["worker after tags"] != current
+    assert tags_app_story["whole run"].returncode == 0, output(tags_app_story["whole run"])
+    assert tags_app_story["worker after whole run"] == current
 
 
 # --- secrets: one rotation at -vvv, one failing release at -vvv, one converge back ----------
@@ -296,7 +318,13 @@ def secret_story(host, tmp_path_factory, app_source):
     limit = ("--limit", host.backend.get_hostname())
     secret = "vvv-Secret-Value-0815"
     env = {"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": secret}}
-    seen = {"secret": secret, "rotated": play("shop.yml", "-vvv", "--diff", "-e", json.dumps(env), *limit)}
+    # The app's runtime directory is the app's: a link it made there to a root-only file
+    # (where the role once read the release Gunicorn serves) must never be read by root.
+    canary = "root-only-Canary-4711"
+    host.run_expect([0], f"printf '%s\\n' {canary} > /root/root-only && chmod 600 /root/root-only"
+                         f" && ln -sfn /root/root-only /run/{UNIT}/release")
+    seen = {"secret": secret, "canary": canary,
+            "rotated": play("shop.yml", "-vvv", "--diff", "-e", json.dumps(env), *limit)}
     seen["env file"] = host.file(f"/etc/flask-nginx/{APP}/app.env").content_string
     source = tmp_path_factory.mktemp("leaky") / "leaky"
     shutil.copytree(app_source, source, ignore=shutil.ignore_patterns("__pycache__"))
@@ -317,6 +345,13 @@ def test_secret_values_never_appear_in_converge_output(secret_story):
     assert secret not in text and "s3cr3t-Molecule-Value" not in text
     assert secret in secret_story["env file"]
     assert secret_story["restored"].returncode == 0, output(secret_story["restored"])
+
+
+def test_root_never_reads_what_the_app_can_write(secret_story):
+    """What Gunicorn serves is learnt from the kernel and systemd: a link the app left in its
+    runtime directory, to a root-only file, is never followed, and its content never shows."""
+    assert secret_story["rotated"].returncode == 0, output(secret_story["rotated"])
+    assert secret_story["canary"] not in output(secret_story["rotated"], tail=None)
 
 
 def test_secrets_never_appear_with_vvv_on_success_or_failure(secret_story):

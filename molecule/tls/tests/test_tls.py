@@ -104,8 +104,13 @@ def test_the_other_load_balancer_serves_the_issuers_certificate_and_never_asks_t
     # One certificate for the fleet: no certbot lineage, account or CA trust for the shop on lb2.
     for path in ("/etc/letsencrypt/renewal/shop.conf", "/etc/letsencrypt/live/shop", "/etc/letsencrypt/accounts", CA):
         assert not other.file(path).exists, path
-    key = other.file("/etc/flask-nginx/shop/tls/privkey.pem")
-    assert (key.user, key.mode) == ("root", 0o600)
+    # One file, chain then key, written at once; root's alone.
+    copy = other.file("/etc/flask-nginx/shop/tls/certificate-and-key.pem")
+    assert (copy.user, copy.mode) == ("root", 0o600)
+    assert int(other.check_output("grep -c 'BEGIN' /etc/flask-nginx/shop/tls/certificate-and-key.pem")) >= 2
+    other.run_expect([0], "cd /etc/flask-nginx/shop/tls && test \"$(openssl x509 -in certificate-and-key.pem -noout -pubkey)\""
+                          " = \"$(openssl pkey -in certificate-and-key.pem -pubout)\"")
+    assert not other.file("/etc/flask-nginx/shop/tls/privkey.pem").exists
     other.run_expect([0], f"cat > {PEBBLE_ROOT} <<'EOF'\n{host.file(pebble_root).content_string}EOF")
     out = other.check_output(f"curl -fsS --cacert {PEBBLE_ROOT} --resolve shop.test:443:127.0.0.1 https://shop.test/api/info")
     assert '"scheme":"https"' in out.replace(" ", "")
@@ -172,6 +177,24 @@ def test_adding_a_name_expands_the_certificate(host, pebble_root):
     host.run_expect([0], f"curl -fsS --cacert {pebble_root} --resolve new.shop.test:443:127.0.0.1 https://new.shop.test/healthz")
 
 
+def public_key_algorithm(host, name="shop.test"):
+    return re.search(r"Public Key Algorithm: (\S+)", host.check_output(
+        f"echo | openssl s_client -connect 127.0.0.1:443 -servername {name} 2>/dev/null"
+        " | openssl x509 -noout -text")).group(1)
+
+
+def test_another_key_type_orders_the_certificate_again(host):
+    """Only the key type changes (the names stay): a new certificate with an RSA key is
+    ordered and served. The next test's last run goes back to ECDSA the same way."""
+    before = serial(host)
+    result = converge("-e", '{"flask_nginx_server_names": ["shop.test", "www.shop.test", "new.shop.test"], '
+                            '"flask_nginx_acme_key_type": "rsa"}')
+    assert result.returncode == 0, output(result)
+    assert serial(host) != before
+    assert public_key_algorithm(host) == "rsaEncryption"
+    assert "key_type = rsa" in host.file("/etc/letsencrypt/renewal/shop.conf").content_string
+
+
 def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     """With the CA stopped, a run that needs a certificate fails, naming the
     names and the CA; a new site keeps serving HTTP, and a site with a
@@ -208,6 +231,7 @@ def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     assert result.returncode == 0, output(result)
     sans = sorted(re.findall(r"DNS:([^,\s]+)", served_certificate(host)))
     assert sans == sorted(NAMES)
+    assert public_key_algorithm(host) == "id-ecPublicKey"  # the default key type again
     host.run_expect([0], f"curl -fsS --cacert {CA} https://pebble:15000/roots/0 -o {PEBBLE_ROOT}")
     host.run_expect([0], f"curl -fsS --cacert {PEBBLE_ROOT} --resolve shop.test:443:127.0.0.1 https://shop.test/healthz")
 

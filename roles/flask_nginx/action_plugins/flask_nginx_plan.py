@@ -400,7 +400,27 @@ RULES = [
          lambda v, c: isinstance(v["flask_nginx_post_switch_commands"], list)
          and all(isinstance(cmd, str) and cmd.strip() for cmd in v["flask_nginx_post_switch_commands"]),
          "a list of command lines (a YAML list, even of one command), none empty"),
+    # Each app removes the worker and job units its lists no longer name, by the patterns
+    # NAME-worker-*@*.service and NAME-job-*: a name holding either part would let one app
+    # match another's units.
+    Rule("flask_nginx_app_name",
+         lambda v, c: "-worker-" not in v["flask_nginx_app_name"] and "-job-" not in v["flask_nginx_app_name"],
+         "a name without '-worker-' or '-job-' (the role names an app's background units NAME-worker-... and "
+         "NAME-job-...: another app's clean-up would match them)"),
+    # ssh with no pinned host key would trust whatever answers first.
+    Rule("flask_nginx_app_git_known_hosts",
+         lambda v, c: not _git_over_ssh(v["flask_nginx_app_git_repo"]) or len(v["flask_nginx_app_git_known_hosts"]) > 0,
+         lambda v, c: f"the git server's host keys (known_hosts lines, e.g. from ssh-keyscan checked out of band) are "
+                      f"required for {v['flask_nginx_app_git_repo']}, an ssh URL: trusting the first key seen is refused"),
+    Rule("flask_nginx_app_exclude",
+         lambda v, c: isinstance(v["flask_nginx_app_exclude"], list) and all(
+             isinstance(p, str) and p.strip("/") and not any(ch in p for ch in "\0\n\r") for p in v["flask_nginx_app_exclude"]),
+         "a list of shell patterns (non-empty strings on one line; '/x' matches from the app's directory)"),
 ]
+
+
+def _git_over_ssh(url):
+    return url.startswith("ssh://") or bool(re.match(r"[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:", url))
 
 
 def refusals(v, context):
@@ -507,10 +527,14 @@ def tls(v, c, roles):
     # self-signed one's place: certbot's live/ is certbot's alone.
     directory = f"/etc/letsencrypt/live/{app}" if acme and not follower else f"{config_dir}/tls"
     rfc2136_ini = c["__flask_nginx_acme_rfc2136_ini"]
+    # A follower's copy is one file, the chain then the key (Nginx reads each from it), written
+    # at once: a certificate never sits beside another one's key.
+    cert, key = ((f"{directory}/certificate-and-key.pem",) * 2 if acme and follower
+                 else (f"{directory}/fullchain.pem", f"{directory}/privkey.pem"))
     return {
         "enabled": v["flask_nginx_tls_mode"] != "none", "acme": acme, "selfsigned": v["flask_nginx_tls_mode"] == "selfsigned",
         "issuer": roles["issuer"], "issues_here": roles["issues_here"], "follower": follower,
-        "dir": directory, "cert": f"{directory}/fullchain.pem", "key": f"{directory}/privkey.pem",
+        "dir": directory, "cert": cert, "key": key,
         "acme_server": _acme_server(v, c),
         "acme_authenticator": "dns-rfc2136" if dns01 else "webroot",
         "acme_challenge_args": (["--authenticator=dns-rfc2136", f"--dns-rfc2136-credentials={rfc2136_ini}",
@@ -541,7 +565,8 @@ def units(v, c, host, issues_here):
     # The systemd units the role starts on this host.
     started = (([f"{gunicorn}.socket", f"{gunicorn}.service"] if host["runs_app"] else []) + workers
                + [f["unit"] for f in files if f["kind"] == "timer"]
-               + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else []))
+               + (["nginx.service", "logrotate.timer"] if host["runs_lb"] else [])
+               + ([f"{c['__flask_nginx_exporter_unit']}.service"] if host["runs_lb"] and v["flask_nginx_metrics"] else []))
     timers = [f["unit"] for f in files if f["kind"] == "timer"]
     # What status.yml reports: those, certbot's timer and the exporter.
     status = (([f"{gunicorn}.service", f"{gunicorn}.socket"] if host["runs_app"] else []) + workers + timers
@@ -619,6 +644,11 @@ def listen(v, c, host, tls_plan, options):
         # Gunicorn on TCP trusts X-Forwarded-* only from these: every IPv4 address of every
         # load balancer (a second interface works too).
         "trusted_lbs": unique(["127.0.0.1"] + ((_all_ipv4(c, lbs) + [ipv4[h] for h in lbs if h in ipv4]) if bind_here else [])),
+        # Gunicorn on TCP accepts connections from these alone (the socket's IPAddressAllow=,
+        # enforced by the kernel with the firewall off too): the load balancers, this host's
+        # own address (its health check) and loopback.
+        "allowed_clients": (unique(["localhost", bind_here.rsplit(":", 1)[0].strip("[]")]
+                                   + _all_ipv4(c, lbs) + [ipv4[h] for h in lbs if h in ipv4]) if bind_here else []),
         # Where a follower load balancer passes the ACME challenges it lacks.
         "acme_issuer_address": (f"{_address(c, issuer)}:"
                                 f"{_coerce_one(c['hostvars'].get(issuer, {}).get('flask_nginx_http_port', v['flask_nginx_http_port']), {'type': 'int'})}"
@@ -628,6 +658,23 @@ def listen(v, c, host, tls_plan, options):
         # Who may reach flask_nginx_firewall_allow_tcp: the given networks, else the fleet's own hosts.
         "firewall_sources": (v["flask_nginx_firewall_allow_from"] if v["flask_nginx_firewall_allow_from"]
                              else unique(_all_ipv4(c, unique(lbs + host["app_hosts"])) + list(ipv4.values()) + ["127.0.0.1"])),
+    }
+
+
+def metrics_plan(v, c, probe, runs_lb, units_up):
+    app, exporter = v["flask_nginx_app_name"], f"{c['__flask_nginx_exporter_unit']}.service"
+    apps = {os.path.basename(path) for path in _get(probe, "globs", "metrics_apps", default=[]) or []}
+    others = sorted(apps - {app})
+    on = runs_lb and v["flask_nginx_metrics"]
+    left = runs_lb and not on and not others
+    return {
+        "marker": f"{c['__flask_nginx_metrics_markers']}/{app}",
+        "marker_found": app in apps,
+        "other_apps": others,
+        # No app of the host wants them any more: stop the exporter, remove stub_status.
+        "stop_exporter": left and (exporter in units_up
+                                   or _get(probe, "units", exporter, "enabled", default="") == "enabled"),
+        "remove_stub_status": left and _get(probe, "paths", "stub_status", "type", default="absent") != "absent",
     }
 
 
@@ -679,7 +726,13 @@ def on_host(v, c, plan):
         "acme_needed": tls_plan["issues_here"] and (
             cert_absent or sorted(cert_names) != sorted(server_names)
             or renewal_setting(renewal, "server") != tls_plan["acme_server"]
-            or renewal_setting(renewal, "authenticator") != tls_plan["acme_authenticator"]),
+            or renewal_setting(renewal, "authenticator") != tls_plan["acme_authenticator"]
+            # Another key type, or (certbot 4: it keeps the profile) another profile, than the
+            # certificate was ordered with: order again. A key type not written down is not a
+            # reason (certbot writes the one it is given).
+            or renewal_setting(renewal, "key_type") not in ("", v["flask_nginx_acme_key_type"])
+            or (version_tuple(certbot) >= (4, 0)
+                and renewal_setting(renewal, "preferred_profile") != v["flask_nginx_acme_profile"])),
         "certbot_version": certbot,
         "certbot_installed": bool(_get(probe, "packages", "certbot", default="")),
         # certbot 4.0 brought --preferred-profile (ACME profiles).
@@ -699,7 +752,13 @@ def on_host(v, c, plan):
                      "host_ready": bool(_get(probe, "packages", "python3-apt", default=""))
                      and bool(_get(probe, "packages", "python3-packaging", default=""))},
         "units_up": units_up,
-        "served_release": (_get(probe, "files", "served", default="") or "").strip() if host["runs_app"] else "",
+        # Metrics are the host's (one stub_status, one exporter), used by every app that asks
+        # for them; each such app keeps a marker. The last app to turn them off takes them away.
+        "metrics": metrics_plan(v, c, probe, runs_lb, units_up),
+        # Running units whose newest process started before `current` last changed: they
+        # still run an older release (after --tags, or a run that failed after the switch).
+        "stale_units": [name for name, state in (_get(probe, "units", default={}) or {}).items()
+                        if isinstance(state, dict) and state.get("fresh") is False],
         # A real request at the end of the run: through Nginx as a client of the site (HTTPS
         # when it has TLS), or straight to Gunicorn on an app-only host. In maintenance Nginx
         # answers 503 with the role's page: that is the healthy answer.
@@ -788,7 +847,8 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
-             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit")
+             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit",
+             "__flask_nginx_metrics_markers")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",

@@ -35,6 +35,12 @@ options:
       checksum:
         description: SHA-1 of a file's wanted content (what the template and copy modules compare).
         type: str
+      any_content:
+        description:
+          - The file's content is not the role's (a log file). Only its type, mode, owner and group
+            are compared, and O(files[].checksum) is not needed.
+        type: bool
+        default: false
       mode:
         description: Wanted mode, four octal digits (C(0644)). Not compared for a link.
         type: str
@@ -108,7 +114,9 @@ def differs(found, wanted):
         return True
     if (found["owner"], found["group"]) != (wanted["owner"], wanted["group"]):
         return True
-    return wanted["type"] == "file" and (not wanted["checksum"] or found["checksum"] != wanted["checksum"])
+    if wanted["type"] != "file" or wanted["any_content"]:
+        return False
+    return not wanted["checksum"] or found["checksum"] != wanted["checksum"]
 
 
 def main():
@@ -117,6 +125,7 @@ def main():
             "path": {"type": "str", "required": True},
             "type": {"type": "str", "choices": ["file", "directory", "link"], "default": "file"},
             "checksum": {"type": "str"},
+            "any_content": {"type": "bool", "default": False},
             "mode": {"type": "str"},
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},

@@ -4,6 +4,8 @@ import glob
 import grp
 import os
 import pwd
+import stat
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -42,6 +44,13 @@ options:
     type: list
     elements: str
     default: []
+  fresh_since:
+    description:
+      - A path (the C(current) link). Each unit of O(units) comes back with C(fresh), whether its newest
+        process started after the path last changed, that is whether it runs what the path points at.
+      - Read from the kernel (process start times) and from systemd (the main process), never from a
+        file the app could write.
+    type: str
   users:
     description: Account names; each comes back with its home, shell and primary group, or as absent.
     type: list
@@ -77,7 +86,8 @@ globs:
   returned: always
   type: dict
 units:
-  description: Per unit, C(enabled) (systemd's UnitFileState, empty when there is no unit file) and C(active) (ActiveState).
+  description: Per unit, C(enabled) (systemd's UnitFileState, empty when there is no unit file), C(active) (ActiveState),
+    and with O(fresh_since) C(fresh) (true, false, or null when the unit runs no process).
   returned: always
   type: dict
 users:
@@ -121,11 +131,15 @@ def path_of(path):
 
 
 def read_text(path):
+    """A regular file's text, never through a symbolic link, and never waiting (a FIFO, a device)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(READ_LIMIT).decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(READ_LIMIT).decode("utf-8", "replace")
 
 
 def deployed(path):
@@ -154,15 +168,53 @@ def matches(patterns):
     return sorted(found)
 
 
-def units_of(module, names):
+def started_at(pid):
+    """When process PID started (seconds since the epoch), from the kernel; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            # Fields after the command name (which may hold spaces and parentheses); starttime is the 22nd.
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    since_boot = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return time.time() - since_boot
+
+
+def children_of(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    if int(handle.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def fresh(main_pid, since):
+    """Whether the newest process of a unit (Gunicorn's newest worker, or a worker's only
+    process) started after SINCE; None when the unit runs none."""
+    if main_pid <= 0:
+        return None
+    starts = [t for t in map(started_at, [main_pid, *children_of(main_pid)]) if t is not None]
+    return max(starts) > since if starts else None
+
+
+def units_of(module, names, fresh_since=None):
     out = {name: {"enabled": "", "active": "inactive"} for name in names}
     if not names or not os.path.isdir("/run/systemd/system"):
         return out
     rc, stdout, _err = module.run_command(
-        ["systemctl", "show", "--property=Id,UnitFileState,ActiveState", "--", *names],
+        ["systemctl", "show", "--property=Id,UnitFileState,ActiveState,MainPID", "--", *names],
         environ_update={"LC_ALL": "C"})
     if rc != 0:
         return out
+    try:
+        since = os.lstat(fresh_since).st_mtime if fresh_since else None
+    except OSError:
+        since = None
     # One block per unit, separated by an empty line; each is taken by its Id, so a unit
     # systemctl did not answer for keeps the default (not running: its start task runs).
     for block in stdout.strip().split("\n\n"):
@@ -170,6 +222,8 @@ def units_of(module, names):
         if props.get("Id") in out:
             out[props["Id"]] = {"enabled": props.get("UnitFileState", ""),
                                 "active": props.get("ActiveState", "inactive")}
+            if since is not None:
+                out[props["Id"]]["fresh"] = fresh(int(props.get("MainPID") or 0), since)
     return out
 
 
@@ -202,6 +256,7 @@ def main():
             "dirs": {"type": "dict", "default": {}},
             "globs": {"type": "dict", "default": {}},
             "units": {"type": "list", "elements": "str", "default": []},
+            "fresh_since": {"type": "str"},
             "users": {"type": "list", "elements": "str", "default": []},
             "groups": {"type": "list", "elements": "str", "default": []},
         },
@@ -215,7 +270,7 @@ def main():
         dirs={name: subdirs(path) for name, path in p["dirs"].items()},
         globs={name: matches([patterns] if isinstance(patterns, str) else patterns)
                for name, patterns in p["globs"].items()},
-        units=units_of(module, list(dict.fromkeys(p["units"]))),
+        units=units_of(module, list(dict.fromkeys(p["units"])), p["fresh_since"]),
         users={name: user_of(name) for name in p["users"]},
         groups={name: group_exists(name) for name in p["groups"]})
 
