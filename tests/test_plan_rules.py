@@ -238,3 +238,42 @@ def test_two_apps_of_a_host_that_differ_in_ipv6_are_refused_naming_both():
 ], ids=["same", "other-port", "own-site", "no-default-server", "other-without-tls"])
 def test_apps_that_agree_on_their_shared_ports_are_accepted(sites, overrides):
     assert sharing(sites, **overrides) == []
+
+
+def refusals(**overrides):
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, **overrides)
+    return PLAN.make_plan(values, OPTIONS, role_context(values), "rules")[1]
+
+
+@pytest.mark.parametrize("timeout, ok", [(60, True), ("1800", True), (59, False), (0, False)])
+def test_the_lock_timeout_is_a_minute_or_more(timeout, ok):
+    refused = refusals(flask_nginx_lock_timeout=timeout)
+    assert (refused == []) is ok, refused
+    if not ok:
+        assert refused[0].startswith(f"flask_nginx_lock_timeout = {timeout} is refused: seconds, at least 60")
+
+
+def test_breaking_the_lock_given_with_e_as_a_string_is_true_in_the_plan():
+    assert make(stage="rules", flask_nginx_lock_break="true")["vars"]["flask_nginx_lock_break"] is True
+    assert make(stage="rules")["vars"]["flask_nginx_lock_break"] is False
+
+
+@pytest.mark.parametrize("commands", ["curl -X PURGE http://cache/", ["purge", "  "], [["purge"]]])
+def test_post_switch_commands_are_a_list_of_command_lines(commands):
+    refused = refusals(flask_nginx_post_switch_commands=commands)
+    assert refused and refused[0].startswith("flask_nginx_post_switch_commands = ") and "a list of command lines" in refused[0]
+
+
+def test_post_switch_commands_pass_as_a_list():
+    assert refusals(flask_nginx_post_switch_commands=["flask --app app purge-cache", "echo done"]) == []
+
+
+def test_the_run_is_named_by_the_controllers_user_and_host_and_the_playbook_files(monkeypatch):
+    import getpass
+    import socket
+    monkeypatch.setattr(getpass, "getuser", lambda: "alice")
+    monkeypatch.setattr(socket, "gethostname", lambda: "ctl.example")
+    run = PLAN.controller_run("Deploy the app hosts in batches", {"args": ("playbooks/deploy.yml",)})
+    assert run == {"user": "alice", "host": "ctl.example", "playbook": "deploy.yml"}
+    # No playbook file (the role run some other way): the play's name.
+    assert PLAN.controller_run("Deploy the shop", {"args": ()})["playbook"] == "Deploy the shop"

@@ -1,13 +1,18 @@
 """cluster scenario: a load balancer in front of two app hosts.
 
 Requests come from this machine through the load balancer's port published on
-127.0.0.1; load runs are bounded in time."""
+127.0.0.1; load runs are bounded in time. The rolling deploy is run once; what it
+left (the app hosts' history, the post-switch commands' log) is read by the tests
+after it."""
+import getpass
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 import http.client
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask_nginx_testing import output, project_file, remote, run_playbook
@@ -17,6 +22,13 @@ testinfra_hosts = ["ansible://flask-nginx-cluster-lb"]
 
 LB = "flask-nginx-cluster-lb"
 APPS = ["flask-nginx-cluster-app1", "flask-nginx-cluster-app2"]
+LOCK = "/var/lib/flask-nginx/shop/deploy.lock"
+# A second run stops at its first play's lock step, after gathering facts, the checks and
+# the plan: about 10 s on an idle machine. The bound leaves room for the first deploy and
+# the load running beside it on two cores.
+REFUSED_WITHIN = 30
+# What the tests saw of the runs they made, for the tests after them.
+SEEN = {}
 
 
 @pytest.fixture(scope="module")
@@ -154,18 +166,33 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
     extra = json.dumps({"flask_nginx_app_src": str(source),
                         "flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}})
     before = json.loads(get(lb_port)[1])["version"]
+    deploy = project_file("playbooks", "deploy.yml")
     # Kept-alive clients through the load balancer's published port (http_load.py), about
     # 200 requests a second in all: every drain and switch sees traffic, and the deploy
-    # keeps the CPU it needs.
-    with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02) as load:
+    # keeps the CPU it needs. A second deploy, started once the first holds the deploy
+    # lock, must stop at once, naming the first.
+    with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02) as load, \
+            ThreadPoolExecutor(max_workers=1) as pool:
         time.sleep(2)
         started = time.time()
-        result = run_playbook(project_file("playbooks", "deploy.yml"), "-e", extra)
+        first = pool.submit(run_playbook, deploy, "-e", extra)
+        holders = wait_for_lock(APPS, first)
+        second_started = time.time()
+        second = run_playbook(deploy, "-e", extra)
+        second_took = time.time() - second_started
+        result = first.result()
         took = time.time() - started
         time.sleep(2)
+    SEEN["deploy"], SEEN["second deploy"] = result, second
     assert result.returncode == 0, output(result)
     print(f"rolling deploy: {took:.1f} s, {load.ok} requests ok, {load.failed} failed, "
-          f"{load.reconnects} resent after an idle connection closed")
+          f"{load.reconnects} resent after an idle connection closed; the second deploy stopped "
+          f"after {second_took:.1f} s")
+    assert holders[APPS[0]]["user"] == getpass.getuser() and holders[APPS[0]]["host"] == socket.gethostname()
+    assert holders[APPS[0]]["id"] == holders[APPS[1]]["id"], holders  # one run, one id
+    assert_refused_naming(second, holders[APPS[0]], "deploy.yml")
+    assert second_took < REFUSED_WITHIN, f"the second deploy took {second_took:.1f} s to stop"
+    assert all(lock_of(name) is None for name in APPS), "the deploy did not give back its lock"
     assert load.ok > 100
     assert load.failed == 0, f"{load.failed} failed requests: {load.errors[:5]}"
     assert load.versions == {before, "2"}  # old and new side by side, then only new
@@ -173,6 +200,80 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
         info = json.loads(remote(name).check_output(
             "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))
         assert info["version"] == "2"
+
+
+def lock_of(name):
+    """The deploy lock of the shop on app host NAME (its JSON), or None."""
+    found = subprocess.run(["docker", "exec", name, "cat", LOCK], capture_output=True, text=True, check=False)
+    return json.loads(found.stdout) if found.returncode == 0 and found.stdout.strip() else None
+
+
+def wait_for_lock(names, run, seconds=180):
+    """The locks of NAMES once every one of them is held (by one run), while RUN goes on."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and not run.done():
+        locks = {name: lock_of(name) for name in names}
+        if all(locks.values()):
+            return locks
+        time.sleep(0.5)
+    raise AssertionError(f"no deploy lock on {names} within {seconds} s"
+                         + (f":\n{output(run.result())}" if run.done() else ""))
+
+
+def plant_lock(name, holder, age=0):
+    """A deploy lock of the shop on NAME held by HOLDER, last renewed AGE seconds ago."""
+    subprocess.run(["docker", "exec", "-i", name, "sh", "-ec",
+                    f"mkdir -p $(dirname {LOCK}); cat > {LOCK}; touch -d @{int(time.time()) - age} {LOCK}"],
+                   input=json.dumps(holder), text=True, check=True)
+
+
+def assert_refused_naming(result, holder, playbook, changed_nothing=True):
+    """RESULT stopped at the deploy lock, naming HOLDER (user, host, playbook, since when), and
+    (CHANGED_NOTHING) changed nothing."""
+    text = " ".join(output(result, tail=None).split())
+    assert result.returncode != 0, output(result)
+    assert "another run is deploying shop: the deploy lock on" in text, output(result)
+    assert (f"held by {holder['user']}@{holder['host']} running {playbook} (run {holder['id']}) "
+            f"since {holder['since']}") in text, output(result)
+    if changed_nothing:
+        assert re.search(r"changed=[1-9]", result.stdout) is None, output(result)
+
+
+ALICE = {"id": "20250101T100000Z-0000a11c", "user": "alice", "host": "ctl.example", "playbook": "deploy.yml",
+         "started": "2025-01-01T10:00:00+00:00", "since": "2025-01-01T10:00:05+00:00"}
+# A run that does little but takes the lock and gives it back: the checks, the plan and the
+# health check (the lock's steps run with any --tags).
+HEALTH_ONLY = ("--tags", "flask_nginx_health")
+
+
+def post_switch_runs():
+    """Lines of each app host's post-switch log: [host, release, its `current` then, epoch seconds]."""
+    logs = {name: remote(name).run("cat /var/lib/shop/post-switch.log 2>/dev/null").stdout for name in APPS}
+    return {name: [line.split() for line in log.splitlines()] for name, log in logs.items()}
+
+
+def test_post_switch_commands_ran_once_per_release_after_every_app_host_switched():
+    """The first release (converge) and the rolling deploy's: each ran its post-switch commands
+    once for the fleet, on one app host, with `current` already on the release, no earlier than
+    any app host's switch to it, and in the rolling deploy in its last play, after every batch;
+    every app host knows they ran (its marker)."""
+    lines = [line for lines in post_switch_runs().values() for line in lines]
+    markers = {name: sorted(remote(name).check_output("ls /var/lib/flask-nginx/shop/post-switch/").split())
+               for name in APPS}
+    assert markers[APPS[0]] == markers[APPS[1]] and len(markers[APPS[0]]) == 2, markers
+    assert sorted(release for _, release, _, _ in lines) == markers[APPS[0]], (lines, markers)
+    for runner, release, current, at in lines:
+        assert current.endswith(f"/releases/{release}"), (runner, release, current)
+        for name in APPS:
+            switched = int(remote(name).check_output(f"stat -c %Y /opt/shop/releases/{release}/.deployed"))
+            assert int(at) >= switched, f"the post-switch commands of {release} ran before {name} switched to it"
+    live = {name: remote(name).file("/opt/shop/current").linked_to.rsplit("/", 1)[1] for name in APPS}
+    assert len(set(live.values())) == 1 and live[APPS[0]] in markers[APPS[0]], live
+    text = output(SEEN["deploy"], tail=None)
+    last_play = text.index("PLAY [Run the post-switch commands once")
+    ran = [m.start() for m in re.finditer(
+        r"Run the commands of the new release: post-switch\] \*+\n(?:skipping: \[[^\]]+\]\n)*changed: \[", text)]
+    assert len(ran) == 1 and ran[0] > last_play, output(SEEN["deploy"])
 
 
 def pre_switch_runs():
@@ -201,6 +302,45 @@ def test_scheduled_job_runs_on_one_app_host_only():
     assert "tick version=" in remote(APPS[0]).file("/var/lib/shop/ticks.log").content_string
 
 
+def test_a_dead_runs_lock_expires_or_is_broken_with_lock_break():
+    """app1's lock was left 2 hours ago (expired: taken over with a warning), app2's a minute
+    ago by a run that died: the run stops naming it, and gives back app1's, which it took.
+    Run again with -e flask_nginx_lock_break=true, it breaks app2's lock, runs, gives both back."""
+    plant_lock(APPS[0], ALICE, age=7200)
+    plant_lock(APPS[1], ALICE, age=60)
+    try:
+        refused = run_playbook(project_file("playbooks", "site.yml"), *HEALTH_ONLY)
+        # Taking over app1's expired lock (and giving it back) is its one change.
+        assert_refused_naming(refused, ALICE, "deploy.yml", changed_nothing=False)
+        assert re.search(rf"^{APPS[1]}\s*:.*changed=0", refused.stdout, re.M), output(refused)
+        text = " ".join(output(refused, tail=None).split())
+        assert "took over the deploy lock held by alice@ctl.example" in text and "its run died" in text, output(refused)
+        assert lock_of(APPS[0]) is None and lock_of(APPS[1])["id"] == ALICE["id"]
+        broken = run_playbook(project_file("playbooks", "site.yml"), *HEALTH_ONLY, "-e", "flask_nginx_lock_break=true")
+        assert broken.returncode == 0, output(broken)
+        assert "flask_nginx_lock_break is true" in " ".join(output(broken, tail=None).split()), output(broken)
+        assert lock_of(APPS[0]) is None and lock_of(APPS[1]) is None
+    finally:
+        for name in APPS:
+            subprocess.run(["docker", "exec", name, "rm", "-f", LOCK], check=False)
+
+
+def test_a_failed_run_is_recorded_in_the_history_and_gives_back_its_lock():
+    """A run whose health check fails (a path the app does not have): each app host records
+    the failure, and the lock is given back at once, so the next run is not blocked."""
+    result = run_playbook(project_file("playbooks", "site.yml"), *HEALTH_ONLY, "-e", json.dumps(
+        {"flask_nginx_healthcheck_path": "/no-such-page", "flask_nginx_healthcheck_retries": 1}))
+    SEEN["failed run"] = result
+    assert result.returncode != 0, output(result)
+    for name in APPS:
+        assert re.search(rf"^{name}\s*:.*failed=1.*rescued=1", result.stdout, re.M), output(result)
+        assert lock_of(name) is None, f"the failed run left its lock on {name}"
+        last = json.loads(remote(name).check_output("tail -n 1 /var/lib/flask-nginx/shop/history.jsonl"))
+        assert (last["kind"], last["result"]) == ("deploy", "failed") and "Check that the app answers" in last["message"]
+        mode = remote(name).check_output("stat -c '%U %a' /var/lib/flask-nginx/shop/history.jsonl")
+        assert mode == "root 640", mode
+
+
 def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_host():
     """playbooks/status.yml over the whole cluster: healthy, then unhealthy with Gunicorn
     stopped on app1 (and only app1 is named)."""
@@ -211,6 +351,16 @@ def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_ho
         assert re.search(rf"^{name}\s*:.*failed=0", result.stdout, re.M), output(result)
     assert text.count("gunicorn-shop.service active running") == 2 and "nginx.service active running" in text
     assert text.count("healthy: true") == 3
+    # Each app host's last deploys (the converge's, the rolling deploy's) and the failed run,
+    # newest first, with who ran them; the lock is free.
+    flat = " ".join(text.split())
+    live = remote(APPS[0]).file("/opt/shop/current").linked_to.rsplit("/", 1)[1]
+    who = f"by {getpass.getuser()}@{socket.gethostname()}"
+    assert flat.count("deploy_lock: free") == 2, output(result)
+    assert flat.count(f"deploy ok {live} (was ") == 2 and flat.count(f"{who} with deploy.yml") >= 2, output(result)
+    assert flat.count(f"{who} with converge.yml") >= 2, output(result)
+    assert flat.count("deploy failed") == 2 and flat.count("Check that the app answers") == 2, output(result)
+    assert flat.index("deploy failed") < flat.index(f"deploy ok {live}"), "the history is not newest first"
     app1 = remote(APPS[0])
     app1.run_expect([0], "systemctl stop gunicorn-shop.socket gunicorn-shop.service")
     try:

@@ -108,13 +108,13 @@ def test_pre_switch_commands_run_once_per_release(release_story):
     same release runs nothing."""
     deploy, again = release_story["deploy"], release_story["again"]
     assert deploy["result"].returncode == 0, output(deploy["result"])
-    assert re.search(r"Run the pre-switch commands of the new release\] \*+\nchanged", deploy["result"].stdout), \
+    assert re.search(r"Run the commands of the new release: pre-switch\] \*+\nchanged", deploy["result"].stdout), \
         output(deploy["result"])
     assert deploy["marker"]
     # They ran before the switch: `current` was still the previous release (v1) then.
     assert deploy["saw"] == release_story["v1"]
     assert again.returncode == 0, output(again)
-    assert re.search(r"Run the pre-switch commands of the new release\] \*+\nskipping", again.stdout), output(again)
+    assert re.search(r"Run the commands of the new release: pre-switch\] \*+\nskipping", again.stdout), output(again)
 
 
 def test_worker_processes_jobs_with_the_code_of_the_current_release(release_story):

@@ -575,6 +575,15 @@ RULES = [
          lambda v, c: v["flask_nginx_app_git_repo"] != "" or v["flask_nginx_app_src"] == "" or _wsgi_module_found(v),
          lambda v, c: "it must be a directory on the controller that holds the module of flask_nginx_wsgi_app "
                       f"({v['flask_nginx_wsgi_app']})."),
+    # The deploy lock (tasks/lock.yml): a lock not renewed for this long was left by a dead run.
+    Rule("flask_nginx_lock_timeout", _range("flask_nginx_lock_timeout", 60),
+         "seconds, at least 60, after which a deploy lock that its run has not renewed counts as a dead run's "
+         "and is taken over"),
+    # A string would run letter by letter, one per line.
+    Rule("flask_nginx_post_switch_commands",
+         lambda v, c: isinstance(v["flask_nginx_post_switch_commands"], list)
+         and all(isinstance(cmd, str) and cmd.strip() for cmd in v["flask_nginx_post_switch_commands"]),
+         "a list of command lines (a YAML list, even of one command), none empty"),
     # Each app removes the worker and job units its lists no longer name, by the patterns
     # NAME-worker-*@*.service and NAME-job-*: a name holding either part would let one app
     # match another's units.
@@ -1094,6 +1103,28 @@ def make_plan(values, options, context, stage="host"):
 
 
 # ---------------------------------------------------------------------------
+# The run (who runs this plan, as the deploy lock and the history name it)
+# ---------------------------------------------------------------------------
+
+
+def controller_run(play_name="", cli_args=None):
+    """The controller's user and host name, and the playbook files ansible-playbook was given
+    (CLI_ARGS, default Ansible's own; the play's name PLAY_NAME when there are none)."""
+    import getpass
+    import socket
+    if cli_args is None:
+        from ansible import context
+        cli_args = context.CLIARGS
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    playbooks = [os.path.basename(str(arg)) for arg in (cli_args.get("args") or ())
+                 if str(arg).endswith((".yml", ".yaml"))]
+    return {"user": user, "host": socket.gethostname(), "playbook": " ".join(playbooks) or str(play_name or "")}
+
+
+# ---------------------------------------------------------------------------
 # The action
 # ---------------------------------------------------------------------------
 
@@ -1192,6 +1223,7 @@ class ActionModule(ActionBase):
             ipv4={r["item"]: r["stdout"] for r in args.get("ipv4") or [] if isinstance(r, dict) and "stdout" in r},
         )
         plan, refused = make_plan(values, options, context, stage)
+        plan["run"] = controller_run(template("ansible_play_name", ""))
         result["changed"] = False
         if refused:
             result["failed"] = True
