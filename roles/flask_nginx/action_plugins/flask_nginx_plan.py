@@ -695,6 +695,7 @@ def on_host(v, c, plan):
     files += [{"src": "upgrade-map.conf.j2", "dest": "/etc/nginx/conf.d/flask-nginx-upgrade-map.conf", "link": False},
               {"src": "log.conf.j2", "dest": c["__flask_nginx_log_conf_file"], "link": False},
               {"src": "limits.conf.j2", "dest": c["__flask_nginx_limits_file"], "link": False},
+              {"src": "cache.conf.j2", "dest": c["__flask_nginx_cache_file"], "link": False},
               {"src": "upstream.conf.j2", "dest": c["__flask_nginx_upstream_file"], "link": False},
               {"src": "site.conf.j2", "dest": c["__flask_nginx_site_file"], "link": True}]
     if v["flask_nginx_metrics"]:
@@ -814,7 +815,7 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
-             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit")
+             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit", "__flask_nginx_cache_file")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
