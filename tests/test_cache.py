@@ -5,6 +5,7 @@ import collections
 import http.client
 import http.server
 import re
+import shutil
 import threading
 import time
 import urllib.parse
@@ -289,8 +290,8 @@ def test_a_request_with_a_cookie_or_authorization_bypasses_the_cache_and_is_not_
 
 
 @pytest.mark.parametrize("query", [{"cookie": "1"}, {"cc": "no-store"}, {"cc": "private"}, {"cc": "no-cache"},
-                                   {"cc": "public, max-age=60, private"}],
-                         ids=["set-cookie", "no-store", "private", "no-cache", "private-among-others"])
+                                   {"cc": "public, max-age=60, private"}, {"cc": "max-age=0"}],
+                         ids=["set-cookie", "no-store", "private", "no-cache", "private-among-others", "max-age-0"])
 def test_an_answer_the_app_keeps_private_is_never_stored(site, app, query):
     """Nginx itself stores no answer with Set-Cookie or Cache-Control private, no-cache or no-store."""
     target = page(**query)
@@ -359,6 +360,17 @@ def test_a_cached_page_is_served_stale_while_the_app_fails(site, app, failure):
     # Once the app answers again, the next request refreshes the page.
     fresh = request(site, target)
     assert (fresh.status, fresh.cache) == (200, "EXPIRED") and fresh.body != first.body
+
+
+def test_a_page_whose_file_was_removed_by_hand_is_asked_of_the_app_again(site, app, rendered):
+    """docs/cache.md: emptying the cache directory drops every kept page."""
+    target = page(cc="max-age=30")
+    assert request(site, target)[:2] == (200, "MISS")
+    for level in (rendered.parent / "cache.cache").iterdir():
+        shutil.rmtree(level)
+    assert request(site, target)[:2] == (200, "MISS")
+    assert request(site, target)[:2] == (200, "HIT")
+    assert app.hits[target] == 2
 
 
 def cached_files(directory):
