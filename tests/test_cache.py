@@ -28,7 +28,8 @@ FLEET_GROUPS = {"flask_nginx_lb_hosts_group": "cache_lb", "flask_nginx_app_hosts
 # name -> variables over the role's defaults (each a made-up host of its own).
 CASES = {
     # Served for real (module fixture `site`).
-    "cache": {**LIVE, "flask_nginx_http_port": 18083, "flask_nginx_cache_paths": [CACHED], "flask_nginx_cache_seconds": 1},
+    "cache": {**LIVE, "flask_nginx_http_port": 18083, "flask_nginx_cache_paths": [CACHED], "flask_nginx_cache_seconds": 1,
+              "flask_nginx_healthcheck_path": f"{CACHED}healthz?full=1"},
     # Served for real by the test of the stale window: an entry's file lives 1 + 2 s after its last request.
     "cache-short-stale": {**LIVE, "flask_nginx_http_port": 18084, "flask_nginx_cache_paths": [CACHED],
                           "flask_nginx_cache_seconds": 1, "flask_nginx_cache_stale_seconds": 2},
@@ -264,6 +265,14 @@ def test_a_page_on_a_cached_path_is_a_miss_then_a_hit_and_reaches_the_app_once(s
 
 def test_a_path_outside_the_cached_paths_is_never_cached_and_has_no_cache_status(site, app):
     target = page("/uncached/")
+    answers = [request(site, target) for _ in range(2)]
+    assert [(a.status, a.cache) for a in answers] == [(200, None), (200, None)]
+    assert app.hits[target] == 2
+
+
+def test_the_health_check_path_is_never_cached_even_under_a_cached_prefix(site, app):
+    """The role's health check must reach the app: a cached or stale answer would pass it."""
+    target = f"{CACHED}healthz?full=1"
     answers = [request(site, target) for _ in range(2)]
     assert [(a.status, a.cache) for a in answers] == [(200, None), (200, None)]
     assert app.hits[target] == 2

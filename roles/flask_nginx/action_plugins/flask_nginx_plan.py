@@ -508,18 +508,22 @@ def names(v, c):
 STALE_ON = ("error", "timeout", "invalid_header", "updating", "http_500", "http_502", "http_503", "http_504")
 
 
-def cache(v):
+def cache(v, c):
     """The micro-cache of the app (flask_nginx_cache_paths), as templates/cache.conf.j2 and the
     site's proxied locations render it; {"enabled": False} renders no cache directive."""
     paths = unique(v["flask_nginx_cache_paths"])
     if not paths:
         return {"enabled": False}
     seconds, stale = jinja_int(v["flask_nginx_cache_seconds"]), jinja_int(v["flask_nginx_cache_stale_seconds"])
+    health = v["flask_nginx_healthcheck_path"].split("?", 1)[0]
     return {
         "enabled": True,
         "paths": paths,
         # Matches $uri on a cached path: the prefixes, literally.
         "path_regex": "^(?:" + "|".join(re.escape(path) for path in paths) + ")",
+        # Never cached, even under a cached prefix: the role's health check must ask the app
+        # itself, or a stale page would pass it (a path fit to be quoted in the map).
+        "never": [health] if _match(c["p"]["cache_path"], health) else [],
         # proxy_cache_valid of 200, 301 and 302 for an answer without a lifetime of its own
         # ("" = none: only what the app gives a lifetime is stored).
         "valid": f"{seconds}s" if seconds else "",
@@ -793,7 +797,7 @@ def make_plan(values, options, context, stage="host"):
     host, roles = fleet(v, c)
     plan["host"] = host
     plan["names"] = names(v, c)
-    plan["cache"] = cache(v)
+    plan["cache"] = cache(v, c)
     plan["tls"] = tls(v, c, roles)
     plan["units"] = units(v, c, host, roles["issues_here"])
     plan["packages"] = packages(v, c, host, plan["tls"])
