@@ -136,6 +136,21 @@ BAD = {
                                     refused("flask_nginx_metrics_listen", "127.0.0.1")),
     "statsd-host-port-0": ({"flask_nginx_gunicorn_statsd_host": "127.0.0.1:0"},
                            refused("flask_nginx_gunicorn_statsd_host", "127.0.0.1:0")),
+    # The micro-cache: path prefixes go into a map's regular expression, inside quotes.
+    "cache-paths-string": ({"flask_nginx_cache_paths": "/blog/"}, refused("flask_nginx_cache_paths", "/blog/")),
+    "cache-path-relative": ({"flask_nginx_cache_paths": ["blog/"]}, refused("flask_nginx_cache_paths", ["blog/"])),
+    "cache-path-space": ({"flask_nginx_cache_paths": ["/a b"]}, refused("flask_nginx_cache_paths", ["/a b"])),
+    "cache-path-quote": ({"flask_nginx_cache_paths": ['/a"b']}, refused("flask_nginx_cache_paths", ['/a"b'])),
+    "cache-path-brace": ({"flask_nginx_cache_paths": ["/a{1}"]}, refused("flask_nginx_cache_paths", ["/a{1}"])),
+    "cache-path-semicolon": ({"flask_nginx_cache_paths": ["/a;b"]}, refused("flask_nginx_cache_paths", ["/a;b"])),
+    "cache-path-trailing-newline": ({"flask_nginx_cache_paths": ["/a\n"]}, refused("flask_nginx_cache_paths", ["/a\n"])),
+    "cache-seconds-negative": ({"flask_nginx_cache_seconds": -1}, refused("flask_nginx_cache_seconds", -1)),
+    "cache-seconds-not-an-int": ({"flask_nginx_cache_seconds": "soon"}, argspec("flask_nginx_cache_seconds")),
+    "cache-stale-seconds-negative": ({"flask_nginx_cache_stale_seconds": -600},
+                                     refused("flask_nginx_cache_stale_seconds", -600)),
+    "cache-max-size-words": ({"flask_nginx_cache_max_size": "100 MB"}, refused("flask_nginx_cache_max_size", "100 MB")),
+    "cache-max-size-0": ({"flask_nginx_cache_max_size": "0"}, refused("flask_nginx_cache_max_size", "0")),
+    "cache-max-size-terabytes": ({"flask_nginx_cache_max_size": "1t"}, refused("flask_nginx_cache_max_size", "1t")),
 }
 GOOD = {
     "defaults": {},
@@ -164,6 +179,10 @@ GOOD = {
         "flask_nginx_metrics": True,
         "flask_nginx_metrics_listen": "10.0.0.5:9113",
         "flask_nginx_gunicorn_statsd_host": "statsd.internal:8125",
+        "flask_nginx_cache_paths": ["/", "/blog/", "/api/v1.0/~user(1)", "/a-b_c+d*$"],
+        "flask_nginx_cache_seconds": 0,
+        "flask_nginx_cache_stale_seconds": 0,
+        "flask_nginx_cache_max_size": "2G",
     },
     # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
     # and the role must cast it where it compares.

@@ -2,6 +2,7 @@
 two of them are served by a real Nginx (request ids from trusted proxies only)."""
 import http.client
 import json
+import os
 import re
 import socket
 import subprocess
@@ -16,67 +17,69 @@ ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
 LOG, STUB = "flask-nginx-log-flaskapp.conf", "flask-nginx-stub-status.conf"
 UPG = "flask-nginx-upgrade-map.conf"
+# The micro-cache's zone and maps: always rendered, without a directive while flask_nginx_cache_paths is empty.
+CACHE = "flask-nginx-cache-flaskapp.conf"
 
 # name -> (variables over the role's defaults, the files the role renders). Each
 # case is a made-up host of its own; the role's real plan decides the rest.
 CASES = {
-    "defaults": ({}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "defaults": ({}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "two-names-port-8081-ipv6": ({
         "flask_nginx_server_names": ["example.com", "www.example.com"],
         "flask_nginx_http_port": 8081,
         "flask_nginx_ipv6": "always",
-    }, ["flask-nginx-default-8081.conf", LIM, LOG, UPG, UP, SITE]),
+    }, [CACHE, "flask-nginx-default-8081.conf", LIM, LOG, UPG, UP, SITE]),
     # Upper-case names are lower-cased by the plan (certbot does the same).
     "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"], "flask_nginx_limit_req_rate": "20r/s",
-                              "flask_nginx_limit_conn": 10}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
-    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+                              "flask_nginx_limit_conn": 10}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
-                     [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+                     [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
-                        [DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-log-my-app.conf", UPG, "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
-    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [LIM, LOG, UPG, UP, SITE]),
+                        ["flask-nginx-cache-my-app.conf", DEFAULT_80, "flask-nginx-limits-my-app.conf", "flask-nginx-log-my-app.conf", UPG, "flask-nginx-upstream-my-app.conf", "my-app.conf"]),
+    "no-default-server-no-ipv6": ({"flask_nginx_default_server": False, "flask_nginx_ipv6": "never"}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     # The certificate and key are made for the test (see `rendered`).
     "tls-selfsigned-hsts": ({
         "flask_nginx_tls_mode": "selfsigned",
         "flask_nginx_https_port": 8443,
         "flask_nginx_hsts": True,
-    }, [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UPG, UP, SITE]),
+    }, [CACHE, DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UPG, UP, SITE]),
     "tls-modern": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_tls_profile": "modern"},
-                   ["flask-nginx-default-443.conf", DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+                   [CACHE, "flask-nginx-default-443.conf", DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "locations": ({"flask_nginx_locations": [{"path": "/ws/", "websocket": True},
                                              {"path": "= /api/stream", "buffering": False},
                                              {"path": "/api/upload", "client_max_body_size": "200m"}]},
-                  [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+                  [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "maintenance": ({"flask_nginx_maintenance": True, "flask_nginx_locations": [{"path": "/ws/", "websocket": True}]},
-                    [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+                    [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     # Real client behind trusted proxies; every other name redirects to the canonical host.
     "proxies-canonical": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
                            "flask_nginx_trusted_proxies": ["10.0.0.0/8", "2001:db8::/32"],
                            "flask_nginx_canonical_host": "Example.com", "flask_nginx_limit_req_rate": "20r/s"},
-                          [DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+                          [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "proxies-canonical-tls": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
                                "flask_nginx_tls_mode": "selfsigned", "flask_nginx_https_port": 8443,
                                "flask_nginx_trusted_proxies": ["127.0.0.1"], "flask_nginx_canonical_host": "www.example.com"},
-                              [DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UPG, UP, SITE]),
+                              [CACHE, DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UPG, UP, SITE]),
     # Served for real by test_request_id_is_taken_from_trusted_proxies_only (their own ports, unbuffered log).
     "live-trusted-loopback": ({"flask_nginx_trusted_proxies": ["127.0.0.1"], "flask_nginx_http_port": 18081,
                                "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
-                               "flask_nginx_access_log_buffer": ""}, [LIM, LOG, UPG, UP, SITE]),
+                               "flask_nginx_access_log_buffer": ""}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     "live-untrusted": ({"flask_nginx_trusted_proxies": ["10.0.0.0/8"], "flask_nginx_http_port": 18082,
                         "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
-                        "flask_nginx_access_log_buffer": ""}, [LIM, LOG, UPG, UP, SITE]),
+                        "flask_nginx_access_log_buffer": ""}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     # Asked by the role's health check for real (test_the_health_check_asks_under_the_canonical_host).
     "live-canonical": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
                         "flask_nginx_canonical_host": "www.example.com", "flask_nginx_http_port": 18083,
                         "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
-                        "flask_nginx_extra_config": 'location = /healthz { return 200 "ok"; }'}, [LIM, LOG, UPG, UP, SITE]),
+                        "flask_nginx_extra_config": 'location = /healthz { return 200 "ok"; }'}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     # Logs, request ids, metrics.
     "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
                                               "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
-                                              "flask_nginx_metrics": True}, [DEFAULT_80, LIM, LOG, STUB, UPG, UP, SITE]),
+                                              "flask_nginx_metrics": True}, [CACHE, DEFAULT_80, LIM, LOG, STUB, UPG, UP, SITE]),
 }
 # Unbalanced brace: proves that the check below can fail.
-BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [DEFAULT_80, LIM, LOG, UPG, UP, SITE])}
+BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE])}
 
 
 def expect(case, file, what, regex, present=True):
@@ -202,6 +205,7 @@ def rendered(tmp_path_factory, nginx):
     facts = {
         "__flask_nginx_access_log": str(out) + "/{{ inventory_hostname }}.access.log",
         "__flask_nginx_error_log": str(out) + "/{{ inventory_hostname }}.error.log",
+        "__flask_nginx_cache_dir": str(out) + "/{{ inventory_hostname }}.cache",
     }
     result, _ = plan(out, {"all": {"hosts": hosts}}, facts, plan_entries=tls)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
@@ -252,6 +256,17 @@ def test_nginx_rejects(nginx, rendered, tmp_path, case):
     assert "unexpected end of file" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_without_cache_paths_no_cache_directive_is_rendered(rendered, case):
+    """flask_nginx_cache_paths is [] by default: no zone, no proxy_cache*, no X-Cache-Status
+    (tests/test_cache.py renders and serves the cache). A streamed location keeps its
+    `proxy_cache off;`, which turns caching off, against a proxy_cache in flask_nginx_extra_config."""
+    found = [f"{path.name}: {line.strip()}" for path in sorted((rendered / case).iterdir())
+             for line in path.read_text().splitlines()
+             if re.match(r"\s*(proxy_cache(?! off;)|proxy_no_cache|add_header X-Cache-Status|map \S*cache)", line)]
+    assert not found, found
+
+
 @pytest.mark.parametrize(("case", "file", "regex", "present"), EXPECTATIONS)
 def test_rendering(rendered, case, file, regex, present):
     text = (rendered / case / file).read_text()
@@ -285,9 +300,12 @@ def test_request_id_is_taken_from_trusted_proxies_only(nginx, rendered, tmp_path
 
 
 def live_nginx(nginx, rendered, tmp_path, case, port):
-    """A real Nginx on CASE's rendered files, answering on PORT; returns the process."""
+    """A real Nginx on CASE's rendered files, answering on PORT; returns the process. Run by root,
+    its workers are root too: they must reach the test's cache, under root's private temporary
+    directory (as `nobody`, Nginx's default, they could not)."""
     conf = main_conf([rendered / case / "*.conf"], tmp_path)
-    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", "daemon off;"],
+    directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", directives],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(50):
         try:

@@ -17,7 +17,7 @@ README = REPO / "README.md"
 DOCS = REPO / "docs"
 MAX_README_LINES = 300
 # The pages the README's sections link to, one per concern.
-PAGES = ("fleet", "https", "deploys", "apps", "observability", "security", "performance",
+PAGES = ("fleet", "https", "deploys", "apps", "observability", "security", "performance", "cache",
          "development", "variables")
 LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)

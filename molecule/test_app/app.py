@@ -4,6 +4,7 @@ HTTP (see README.md beside this file for details):
   GET  /              HTML page that loads static CSS and JS through url_for
   GET  /api/info      JSON: app name, version, release, host name, client IP and scheme as the app sees them
   GET  /healthz       liveness check used by the deployment and the load balancer
+  GET  /api/cached    JSON: when and by which process it was made (the shop caches it in Nginx)
   GET  /api/notes     the notes; POST (text body, at most 1 KB): add one (shows where the app may write)
   GET  /api/schema    {"version": N, "latest": M}: the database schema version (0 before db-upgrade)
   GET  /api/greeting  needs migration 2: 500 until `flask --app app db-upgrade` has run
@@ -221,6 +222,12 @@ def create_app():
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok", version=version)
+
+    # No cookie, no Cache-Control: a page Nginx's micro-cache may keep (flask_nginx_cache_paths);
+    # every answer the app makes differs, so a cached one is told from a new one.
+    @app.get("/api/cached")
+    def cached():
+        return jsonify(made=now(), pid=os.getpid(), release=RELEASE, version=version)
 
     # Notes are files named <ns>.txt directly in the state directory.
     @app.get("/api/notes")

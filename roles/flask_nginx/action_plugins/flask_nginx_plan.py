@@ -548,6 +548,18 @@ RULES = [
          or (v["flask_nginx_canonical_host"].lower() in [str(n).lower() for n in _names(v)]
              and "*" not in v["flask_nginx_canonical_host"]),
          "empty (off) or one of flask_nginx_server_names (not a wildcard)"),
+    # The micro-cache: each prefix goes into a quoted regular expression of a map (templates/cache.conf.j2).
+    Rule("flask_nginx_cache_paths",
+         lambda v, c: not isinstance(v["flask_nginx_cache_paths"], str)
+         and all(_match(c["p"]["cache_path"], path) for path in v["flask_nginx_cache_paths"]),
+         "a list of URL path prefixes, each starting with '/', without spaces, quotes, braces, ';', '#', '?' or '\\' "
+         "(e.g. /blog/; [] = no cache)"),
+    Rule("flask_nginx_cache_seconds", _range("flask_nginx_cache_seconds", 0),
+         "whole seconds, 0 or more (0 = only what the app gives a lifetime)"),
+    Rule("flask_nginx_cache_stale_seconds", _range("flask_nginx_cache_stale_seconds", 0),
+         "whole seconds, 0 or more (0 = no stale page while the app fails)"),
+    Rule("flask_nginx_cache_max_size", lambda v, c: _match(c["p"]["cache_size"], str(v["flask_nginx_cache_max_size"])),
+         "an Nginx size above 0, a number with an optional k, m or g (e.g. 100m or 1g)"),
     Rule("flask_nginx_log_keep", _range("flask_nginx_log_keep", 1), "a number of rotated logs to keep, at least 1"),
     Rule("flask_nginx_log_max_size",
          lambda v, c: v["flask_nginx_log_max_size"] == "" or _match(c["p"]["logrotate_size"], v["flask_nginx_log_max_size"]),
@@ -707,6 +719,39 @@ def names(v, c):
         # name is redirected (301); else the first name that is not a wildcard, else a name under
         # the first wildcard.
         "health_name": canonical or (plain[0] if plain else (server_names[0] if server_names else "").replace("*", "flask-nginx-health")),
+    }
+
+
+# When the app fails, a stale page: connection errors, timeouts, a malformed answer, its 5xx
+# (the 'error' of proxy_cache_use_stale also covers "no live upstreams" in a fleet). 'updating':
+# while one request refreshes a page, the others get the previous answer.
+STALE_ON = ("error", "timeout", "invalid_header", "updating", "http_500", "http_502", "http_503", "http_504")
+
+
+def cache(v, c):
+    """The micro-cache of the app (flask_nginx_cache_paths), as templates/cache.conf.j2 and the
+    site's proxied locations render it; {"enabled": False} renders no cache directive."""
+    paths = unique(v["flask_nginx_cache_paths"])
+    if not paths:
+        return {"enabled": False}
+    seconds, stale = jinja_int(v["flask_nginx_cache_seconds"]), jinja_int(v["flask_nginx_cache_stale_seconds"])
+    health = v["flask_nginx_healthcheck_path"].split("?", 1)[0]
+    return {
+        "enabled": True,
+        "paths": paths,
+        # Matches $uri on a cached path: the prefixes, literally.
+        "path_regex": "^(?:" + "|".join(re.escape(path) for path in paths) + ")",
+        # Never cached, even under a cached prefix: the role's health check must ask the app
+        # itself, or a stale page would pass it (a path fit to be quoted in the map).
+        "never": [health] if _match(c["p"]["cache_path"], health) else [],
+        # proxy_cache_valid of 200, 301 and 302 for an answer without a lifetime of its own
+        # ("" = none: only what the app gives a lifetime is stored).
+        "valid": f"{seconds}s" if seconds else "",
+        # Nginx removes an entry once nobody has asked for it for this long (inactive=): its
+        # lifetime, then the time it may be served stale (at least 1 s: 0 would keep nothing).
+        "inactive": f"{max(seconds + stale, 1)}s",
+        "use_stale": list(STALE_ON) if stale else ["updating"],
+        "max_size": str(v["flask_nginx_cache_max_size"]),
     }
 
 
@@ -895,6 +940,7 @@ def on_host(v, c, plan):
     files += [{"src": "upgrade-map.conf.j2", "dest": "/etc/nginx/conf.d/flask-nginx-upgrade-map.conf", "link": False},
               {"src": "log.conf.j2", "dest": c["__flask_nginx_log_conf_file"], "link": False},
               {"src": "limits.conf.j2", "dest": c["__flask_nginx_limits_file"], "link": False},
+              {"src": "cache.conf.j2", "dest": c["__flask_nginx_cache_file"], "link": False},
               {"src": "upstream.conf.j2", "dest": c["__flask_nginx_upstream_file"], "link": False},
               {"src": "site.conf.j2", "dest": c["__flask_nginx_site_file"], "link": True}]
     if v["flask_nginx_metrics"]:
@@ -1091,6 +1137,7 @@ def make_plan(values, options, context, stage="host"):
     host, roles = fleet(v, c)
     plan["host"] = host
     plan["names"] = names(v, c)
+    plan["cache"] = cache(v, c)
     plan["tls"] = tls(v, c, roles)
     plan["units"] = units(v, c, host, roles["issues_here"])
     plan["packages"] = packages(v, c, host, plan["tls"])
@@ -1135,7 +1182,7 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
-             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit",
+             "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit", "__flask_nginx_cache_file",
              "__flask_nginx_metrics_markers")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
