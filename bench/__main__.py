@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from . import measurements, report, setups
-from .settings import BENCH, CONNECTIONS, DURATION, FLEET_APPS, LATENCY_SECONDS, NAME, ROOT, ROUNDS, SETUPS
+from .settings import (BENCH, CONNECTIONS, DURATION, FLEET_APPS, LATENCY_SECONDS, NAME, RATE_TOLERANCE, ROOT,
+                       ROUNDS, SETUPS)
 from .shell import STARTED, progress, sh
 
 
@@ -22,7 +23,8 @@ def new_results():
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine()},
                "settings": {"wrk_connections": CONNECTIONS, "wrk_seconds": DURATION, "rounds": ROUNDS,
-                            "latency_seconds": LATENCY_SECONDS, "hey_workers": CONNECTIONS}}
+                            "latency_seconds": LATENCY_SECONDS, "hey_workers": CONNECTIONS,
+                            "rate_tolerance": RATE_TOLERANCE}}
     cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = re.search(r"model name\s*:\s*(.+)", cpu)
     if model:
@@ -43,8 +45,7 @@ def measure_latency(results):
     rate = results["throughput"]["gunicorn"]["dynamic /"]["rps"] / 2
     progress(f"latency at a fixed rate of {rate:.0f} req/s (half of Gunicorn alone's)")
     latency = measurements.latency_rounds(rate)
-    results["latency"] = {"rate": round(rate, 1), "runs": latency,
-                          "ratio_rounds": measurements.latency_ratio_rounds(latency)}
+    results["latency"] = {"rate": round(rate, 1), "runs": latency}
 
 
 def measure_fleet(converge_results, mitogen):

@@ -2,8 +2,6 @@
 latency at saturation), hey at a fixed rate (latency), and slow clients that hold connections
 (bench/slow_clients.py)."""
 import contextlib
-import csv
-import io
 import re
 
 from .settings import CONNECTIONS, DURATION, LATENCY_SECONDS, NAME, SLOW_CLIENTS
@@ -33,26 +31,38 @@ def parse_wrk(out):
 
 def hey_fixed_rate(port, rate, seconds=LATENCY_SECONDS, workers=CONNECTIONS, host="shop.test"):
     """Open-loop-ish constant rate with hey: `workers` workers at rate/workers each (hey's -q is
-    per worker). Returns p50/p99 from every request's time, the achieved rate, and errors."""
+    per worker). Returns hey's summary (parse_hey) and the target rate."""
     per_worker = rate / workers
     out = dexec(NAME, f"hey -z {seconds}s -c {workers} -q {per_worker:.3f} -disable-compression "
-                      f"-host {host} -o csv http://127.0.0.1:{port}/").stdout
-    rows = list(csv.DictReader(io.StringIO(out)))
-    times = sorted(float(r["response-time"]) * 1000 for r in rows)
-    offsets = [float(r["offset"]) for r in rows]
-    bad = sum(1 for r in rows if r["status-code"] != "200")
-    span = max(offsets) - min(offsets) if offsets else 0
-    return {"requests": len(rows), "achieved_rps": round(len(rows) / span, 1) if span else 0,
-            "target_rps": round(rate, 1), "p50_ms": percentile(times, 50), "p99_ms": percentile(times, 99),
-            "non_200": bad}
+                      f"-host {host} http://127.0.0.1:{port}/", check=False).stdout
+    return {**parse_hey(out), "target_rps": round(rate, 1)}
 
 
-def percentile(values, pct):
-    if not values:
-        return None
-    k = (len(values) - 1) * pct / 100
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return round(values[lo] + (values[hi] - values[lo]) * (k - lo), 3)
+HEY_TOTAL = re.compile(r"^\s*Total:\s+([\d.]+) secs\s*$", re.M)
+HEY_RPS = re.compile(r"^\s*Requests/sec:\s+([\d.]+)\s*$", re.M)
+HEY_PERCENTILE = re.compile(r"^\s*(\d+)%+ in ([\d.]+) secs\s*$", re.M)
+HEY_STATUS = re.compile(r"^\s*\[(\d{3})\]\s+(\d+) responses\s*$", re.M)
+HEY_ERROR = re.compile(r"^\s*\[(\d+)\]\s+\S", re.M)
+
+
+def parse_hey(out):
+    """hey's summary (its default output): the answers by status, the errors, the run's wall
+    time ("Total:"), the achieved rate (answers ÷ wall time: hey's own Requests/sec counts
+    errors too), and p50/p99 from its latency distribution, in ms. Without a summary (hey
+    prints none when no request got an answer) every count is 0 and the times are None."""
+    summary, _, errors = out.partition("Error distribution:")
+    status = {code: int(n) for code, n in HEY_STATUS.findall(summary)}
+    percentiles = {int(p): round(float(s) * 1000, 3) for p, s in HEY_PERCENTILE.findall(summary)}
+    total = HEY_TOTAL.search(summary)
+    total_s = float(total.group(1)) if total else None
+    answers = sum(status.values())
+    failed = sum(int(n) for n in HEY_ERROR.findall(errors))
+    hey_rps = HEY_RPS.search(summary)
+    return {"requests": answers, "errors": failed, "status": status, "total_s": total_s,
+            "hey_rps": float(hey_rps.group(1)) if hey_rps else None,
+            "achieved_rps": round(answers / total_s, 1) if total_s else 0,
+            "p50_ms": percentiles.get(50), "p99_ms": percentiles.get(99),
+            "non_200": answers - status.get("200", 0) + failed}
 
 
 @contextlib.contextmanager

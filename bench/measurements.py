@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from . import load
-from .settings import (DURATION, GAP_STEPS, MATRIX, NAME, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS, VARIANTS)
+from .settings import (DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS,
+                       VARIANTS)
 from .shell import progress, sh
 
 # CPU time per process group, from /proc inside the container: systemd unit of
@@ -147,30 +148,66 @@ def latency_rounds(rate):
                 for part, unit in units[setup].items()}
             runs[setup].append(r)
             progress(f"latency round {n + 1}/{ROUNDS} {setup:9} {r['achieved_rps']:.0f}/{r['target_rps']:.0f} "
-                     f"req/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms cpu/req {r['cpu_us_per_request']}")
+                     f"req/s p50 {ms(r['p50_ms'])} p99 {ms(r['p99_ms'])} cpu/req {r['cpu_us_per_request']}"
+                     + (f" INVALID: {rate_problem(r)}" if rate_problem(r) else ""))
     return runs
 
 
+def ms(value):
+    return "—" if value is None else f"{value:.2f} ms"
+
+
+def rate_problem(run, tolerance=RATE_TOLERANCE):
+    """Why a fixed-rate run does not count, or None when it does: hey must have got answers and
+    achieved its target rate (answers ÷ wall time) within ± TOLERANCE. hey's -q paces each worker
+    only while its answers come back in time, so a slow setup gets fewer requests, and its
+    latencies are then those of a lighter load."""
+    if not run.get("requests"):
+        return "no answer counted (hey printed no summary)"
+    target, achieved = run["target_rps"], run["achieved_rps"]
+    deviation = round((achieved / target - 1) * 100, 3)  # in %, rounded so that the limit itself holds
+    if abs(deviation) > tolerance * 100:
+        return f"achieved {achieved:.0f} req/s of {target:.0f} ({deviation:+.1f} %, beyond ± {tolerance * 100:g} %)"
+    return None
+
+
+def valid(run):
+    return rate_problem(run) is None
+
+
+def invalid_runs(latency_runs):
+    """Every fixed-rate run that does not count: setup, round, rates and the reason."""
+    return [{"setup": setup, "round": n, "achieved_rps": r["achieved_rps"], "target_rps": r["target_rps"],
+             "reason": rate_problem(r)}
+            for setup, runs in latency_runs.items() for n, r in enumerate(runs, 1) if not valid(r)]
+
+
 def latency_ratio_rounds(latency):
-    """Per round, ours and its variants against Gunicorn alone: p99 as a ratio, p50 as a difference (ms)."""
+    """Per round, ours and its variants against Gunicorn alone: p99 as a ratio, p50 as a difference
+    (ms); None for a round where either run does not count."""
     out = {}
     for prefix, setup in [("", "ours"), ("bare_", "bare")] + [(f"{v}_", v) for v in VARIANTS]:
-        pairs = list(zip(latency[setup], latency["gunicorn"]))
-        out[f"{prefix}p99_vs_gunicorn"] = [round(o["p99_ms"] / g["p99_ms"], 2) for o, g in pairs]
-        out[f"{prefix}p50_minus_gunicorn_ms"] = [round(o["p50_ms"] - g["p50_ms"], 3) for o, g in pairs]
+        pairs = [(o, g) if valid(o) and valid(g) else None for o, g in zip(latency[setup], latency["gunicorn"])]
+        out[f"{prefix}p99_vs_gunicorn"] = [round(p[0]["p99_ms"] / p[1]["p99_ms"], 2) if p else None for p in pairs]
+        out[f"{prefix}p50_minus_gunicorn_ms"] = [round(p[0]["p50_ms"] - p[1]["p50_ms"], 3) if p else None
+                                                 for p in pairs]
     return out
 
 
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs) if runs else None
+
+
 def latency_summary(runs):
+    """A setup's fixed-rate runs summed up: latencies and CPU time from the runs that count only;
+    the achieved rate and the errors from all of them."""
+    counted = [r for r in runs if valid(r)]
     parts = runs[0]["cpu_us_per_request"].keys()
-    return {"p50_ms": statistics.median(r["p50_ms"] for r in runs),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-            "achieved_rps": statistics.median(r["achieved_rps"] for r in runs),
-            "target_rps": runs[0]["target_rps"],
-            # hey's -q paces each worker only while its answers come back in time: check it held.
-            "rate_held": all(r["achieved_rps"] >= 0.95 * r["target_rps"] for r in runs),
+    return {"p50_ms": median_of(counted, "p50_ms"), "p99_ms": median_of(counted, "p99_ms"),
+            "achieved_rps": median_of(runs, "achieved_rps"), "target_rps": runs[0]["target_rps"],
+            "runs": len(runs), "valid_runs": len(counted), "rate_held": len(counted) == len(runs),
             "non_200": sum(r["non_200"] for r in runs),
-            "cpu_us_per_request": {p: statistics.median(r["cpu_us_per_request"][p] for r in runs) for p in parts}}
+            "cpu_us_per_request": {p: median_of([r["cpu_us_per_request"] for r in counted], p) for p in parts}}
 
 
 # --- slow clients -------------------------------------------------------------------------------

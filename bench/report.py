@@ -4,7 +4,8 @@ docs/performance.md (the rest of that page stays as it is)."""
 import json
 
 from . import measurements
-from .settings import BENCH, ROOT, ROUTES, MATRIX, SETUPS, SLOW_CLIENTS, TARGETS, VARIANTS, GAP_STEPS, GAP_TEXT
+from .settings import (BENCH, GAP_STEPS, GAP_TEXT, MATRIX, RATE_TOLERANCE, ROOT, ROUTES, SETUPS, SLOW_CLIENTS,
+                       TARGETS, VARIANTS)
 
 RESULTS_PAGE = ROOT / "docs" / "performance.md"
 RESULTS_BEGIN = "<!-- BEGIN BENCH RESULTS (python -m bench writes this block from bench/results.json) -->"
@@ -28,15 +29,22 @@ def ratio_rows(results):
     rows.append(("static CSS: ours ÷ Flask dev server", r["static_vs_flask_dev"], "≥ 20",
                  verdict(r["static_vs_flask_dev"], 20)))
     rows.append(("static CSS: ours ÷ Gunicorn alone (for contrast)", r["static_vs_gunicorn"], "", ""))
-    rows.append((f"p99 on `/` at {results['latency']['rate']:.0f} req/s: ours ÷ Gunicorn alone",
+    counted = counted_rounds(results, "p99_vs_gunicorn")
+    rows.append((f"p99 on `/` at {results['latency']['rate']:.0f} req/s: ours ÷ Gunicorn alone ({counted})",
                  r["p99_vs_gunicorn"], "≤ 1.2", verdict(r["p99_vs_gunicorn"], 1.2, at_most=True)))
-    rows.append(("p50 on `/` at the same rate: ours − Gunicorn alone (ms)", r["p50_minus_gunicorn_ms"], "≤ 1 ms",
-                 verdict(r["p50_minus_gunicorn_ms"], 1.0, at_most=True)))
+    rows.append((f"p50 on `/` at the same rate: ours − Gunicorn alone (ms) ({counted})", r["p50_minus_gunicorn_ms"],
+                 "≤ 1 ms", verdict(r["p50_minus_gunicorn_ms"], 1.0, at_most=True)))
     rows += variant_rows(r) + gap_rows(r)
     rows.append((f"ours: fast clients with {SLOW_CLIENTS} slow clients ÷ without", r["ours_slow_clients"],
                  "≥ 0.90, zero 5xx", verdict(r["ours_slow_clients"], 0.9)))
     rows.append(("Gunicorn alone: same (for contrast)", r["gunicorn_slow_clients"], "", ""))
     return rows + converge_rows(results, r, c)
+
+
+def counted_rounds(results, key):
+    """How many rounds a fixed-rate ratio is the median of: those where both runs held the rate."""
+    values = results["latency"]["ratio_rounds"][key]
+    return f"{sum(v is not None for v in values)} of {len(values)} rounds held the rate"
 
 
 def variant_rows(r):
@@ -110,9 +118,16 @@ def intro_lines(results):
     ]
 
 
+def shown(value):
+    return "—" if value is None else value
+
+
+def table_rows(results):
+    return [f"| {what} | {shown(value)} | {target} | {v} |" for what, value, target, v in ratio_rows(results)]
+
+
 def targets_lines(results):
-    return ["## Targets", "", "| what | measured | target | |", "|---|---|---|---|"] + [
-        f"| {what} | {value} | {target} | {v} |" for what, value, target, v in ratio_rows(results)]
+    return ["## Targets", "", "| what | measured | target | |", "|---|---|---|---|"] + table_rows(results)
 
 
 def throughput_lines(results):
@@ -127,18 +142,35 @@ def throughput_lines(results):
     return lines
 
 
+def tolerance(results):
+    return results["settings"].get("rate_tolerance", RATE_TOLERANCE)
+
+
 def latency_lines(results):
     lat = results["latency"]
     lines = ["", f"## Latency on `/` at a fixed rate of {lat['rate']:.0f} req/s (half of Gunicorn alone's "
                  "throughput)", "",
-             "| setup | achieved req/s (median) | rate held (≥ 95 %) in every round | p50 ms | p99 ms | non-200 "
+             f"Only the runs that held the rate (within ± {tolerance(results) * 100:g} %) count; p50, p99 and "
+             "the CPU time are medians of those.", "",
+             "| setup | achieved req/s (median of all runs) | runs that held the rate | p50 ms | p99 ms | non-200 "
              "| CPU µs per request |", "|---|---|---|---|---|---|---|"]
     for setup, m in lat["summary"].items():
-        cpu_text = ", ".join(f"{k} {v:.0f}" for k, v in m["cpu_us_per_request"].items())
-        lines.append(f"| {SETUPS[setup]['label']} | {m['achieved_rps']:.0f} | {'yes' if m['rate_held'] else 'no'} | "
-                     f"{m['p50_ms']:.2f} | "
-                     f"{m['p99_ms']:.2f} | {m['non_200']} | {cpu_text} |")
-    return lines
+        lines.append(f"| {SETUPS[setup]['label']} | {m['achieved_rps']:.0f} | {m['valid_runs']} of {m['runs']} | "
+                     f"{ms(m['p50_ms'])} | {ms(m['p99_ms'])} | {m['non_200']} | {cpu_text(m['cpu_us_per_request'])} |")
+    return lines + ["", invalid_runs_text(results)]
+
+
+def invalid_runs_text(results):
+    """Which fixed-rate runs do not count, and why."""
+    invalid = results["latency"]["invalid_runs"]
+    if not invalid:
+        return f"Every fixed-rate run held its rate (within ± {tolerance(results) * 100:g} %)."
+    return "Runs that did not hold the rate (not counted): " + "; ".join(
+        f"{SETUPS[x['setup']]['label']}, round {x['round']}: {x['reason']}" for x in invalid) + "."
+
+
+def ms(value):
+    return "—" if value is None else f"{value:.2f}"
 
 
 def slow_client_lines(results):
@@ -213,8 +245,8 @@ def chart(results, out=BENCH):
     ax.set_title(f"flask-nginx benchmark, {results['machine']['cores']} cores, {results['date']}")
     ax.legend()
     lat = results["latency"]["summary"]
-    for i, setup in enumerate(lat):
-        ax2.bar([i - 0.2, i + 0.2], [lat[setup]["p50_ms"], lat[setup]["p99_ms"]], 0.4,
+    for i, setup in enumerate(lat):  # a setup without a run that held the rate: no bar
+        ax2.bar([i - 0.2, i + 0.2], [lat[setup]["p50_ms"] or 0, lat[setup]["p99_ms"] or 0], 0.4,
                 color=["tab:blue", "tab:red"], label=["p50", "p99"] if i == 0 else None)
     ax2.set_xticks(range(len(lat)), [SETUPS[s]["label"] for s in lat])
     ax2.set_ylabel("ms")
@@ -224,26 +256,24 @@ def chart(results, out=BENCH):
     fig.savefig(out / "results.png", dpi=110)
 
 
-def cpu_text(parts):
-    return ", ".join(f"{k} {x:.0f} µs" for k, x in parts.items())
+def cpu_text(parts, unit=""):
+    return ", ".join(f"{k} {'—' if x is None else f'{x:.0f}'}{unit}" for k, x in parts.items())
+
+
+def at_fixed_rate(label, m):
+    return f"{label} p50 {ms(m['p50_ms'])} ms, p99 {ms(m['p99_ms'])} ms, CPU per request {cpu_text(m['cpu_us_per_request'], ' µs')}"
 
 
 def fixed_rate_sentence(results):
-    """The line under the block's table: each setup at the fixed rate, with its CPU per request."""
+    """The lines under the block's table: each setup at the fixed rate (the runs that held it),
+    with its CPU per request, and the runs that did not count."""
     lat = results["latency"]["summary"]
-    text = (f"At {results['latency']['rate']:.0f} req/s on `/`: Gunicorn alone p50 {lat['gunicorn']['p50_ms']:.2f} ms, "
-            f"p99 {lat['gunicorn']['p99_ms']:.2f} ms; ours p50 {lat['ours']['p50_ms']:.2f} ms, p99 {lat['ours']['p99_ms']:.2f} ms "
-            f"(rate held: {'yes' if lat['gunicorn']['rate_held'] and lat['ours']['rate_held'] else 'no'}). CPU time per "
-            "request at that rate: Gunicorn alone " + cpu_text(lat["gunicorn"]["cpu_us_per_request"])
-            + "; ours " + cpu_text(lat["ours"]["cpu_us_per_request"]))
+    parts = [at_fixed_rate("Gunicorn alone", lat["gunicorn"]), at_fixed_rate("ours", lat["ours"])]
     if "bare" in lat:
-        text += (f"; the thinnest Nginx (bare) {cpu_text(lat['bare']['cpu_us_per_request'])}, "
-                 f"p50 {lat['bare']['p50_ms']:.2f} ms, p99 {lat['bare']['p99_ms']:.2f} ms")
-    for v in VARIANTS:
-        if v in lat:
-            text += (f"; ours {VARIANTS[v]['text']} {cpu_text(lat[v]['cpu_us_per_request'])}, "
-                     f"p50 {lat[v]['p50_ms']:.2f} ms, p99 {lat[v]['p99_ms']:.2f} ms")
-    return text + "."
+        parts.append(at_fixed_rate("the thinnest Nginx (bare)", lat["bare"]))
+    parts += [at_fixed_rate(f"ours {VARIANTS[v]['text']}", lat[v]) for v in VARIANTS if v in lat]
+    return (f"At {results['latency']['rate']:.0f} req/s on `/`: " + "; ".join(parts) + ".\n\n"
+            + invalid_runs_text(results))
 
 
 def results_block(results):
@@ -261,7 +291,7 @@ def results_block(results):
         "",
         f"| target (one run, side by side, median of {results['settings']['rounds']} interleaved rounds) | measured | target | |",
         "|---|---|---|---|",
-    ] + [f"| {what} | {value} | {target} | {verdict_text} |" for what, value, target, verdict_text in ratio_rows(results)]
+    ] + table_rows(results)
     lines += ["", fixed_rate_sentence(results), RESULTS_END]
     return "\n".join(lines)
 
@@ -274,10 +304,17 @@ def write_results_page(results, page=RESULTS_PAGE):
         page.write_text(text[:start] + results_block(results) + text[end:])
 
 
+def summarise_latency(latency):
+    """The fixed-rate runs judged again (so a re-rendered report applies the rate check too):
+    per setup, the per-round ratios and the runs that do not count."""
+    latency["summary"] = {setup: measurements.latency_summary(rs) for setup, rs in latency["runs"].items()}
+    latency["ratio_rounds"] = measurements.latency_ratio_rounds(latency["runs"])
+    latency["invalid_runs"] = measurements.invalid_runs(latency["runs"])
+
+
 def report(results, out=BENCH, page=RESULTS_PAGE):
     """Ratios, results.json, results.md, the chart and the block of docs/performance.md, from the measurements."""
-    results["latency"]["summary"] = {setup: measurements.latency_summary(rs)
-                                     for setup, rs in results["latency"]["runs"].items()}
+    summarise_latency(results["latency"])
     results["ratios"] = measurements.ratios(results)
     results["targets"] = TARGETS
     write_results(results, out)

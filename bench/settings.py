@@ -11,6 +11,8 @@ DURATION = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = max(int(os.environ.get("BENCH_ROUNDS", "5")), 1)
 LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+# A fixed-rate run counts only when hey achieved its target rate within this fraction.
+RATE_TOLERANCE = float(os.environ.get("BENCH_RATE_TOLERANCE", "0.05"))
 SLOW_CLIENTS = 50
 FLEET_APPS = int(os.environ.get("BENCH_FLEET_APPS", "4"))
 
