@@ -65,7 +65,7 @@ def main():
     try:
         results["converge"] = setups.single_host(mitogen)
         progress("starting the alternatives")
-        results["gunicorn_workers"] = setups.prepare_alternatives()
+        results.update(setups.prepare_alternatives())
         results["versions"] = setups.versions()
         measure_throughput(results)
         measure_latency(results)

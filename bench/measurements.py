@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from . import load
-from .settings import (DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS,
-                       VARIANTS)
+from .ablations import ABLATIONS, feature_cost_pct
+from .settings import (ABLATION_FLAG_PCT, DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE, ROUNDS, ROUTES, SETUPS,
+                       SLOW_CLIENTS, VARIANTS)
 from .shell import progress, sh
 
 # CPU time per process group, from /proc inside the container: systemd unit of
@@ -109,13 +110,16 @@ def throughput_ratio_rounds(runs):
         "ours_vs_gunicorn": {route: per_round(runs["ours"][route], runs["gunicorn"][route]) for route in app_routes},
         **{f"{v}_vs_{base}": {route: per_round(runs[v][route], runs[base][route]) for route in MATRIX[v]}
            for v in VARIANTS for base in ("gunicorn", "seed")},
-        "ours_vs_seed": {route: per_round(runs["ours"][route], runs["seed"][route]) for route in ROUTES},
+        "ours_vs_seed": {route: per_round(runs["ours"][route], runs["seed"][route]) for route in MATRIX["seed"]},
         # Where the gap to Gunicorn alone goes: the hop itself (bare), what the role's server
         # block and the app's reading of its headers add (quiet ÷ bare), the journal line (ours ÷ quiet).
         **{f"{a}_vs_{b}": {route: per_round(runs[a][route], runs[b][route]) for route in app_routes}
            for a, b in GAP_STEPS},
         "static_vs_flask_dev": per_round(runs["ours"]["static css"], runs["flask-dev"]["static css"]),
         "static_vs_gunicorn": per_round(runs["ours"]["static css"], runs["gunicorn"]["static css"]),
+        # Each ablation of the role's server block against the block itself, round by round.
+        "ablations": {a.key: {route: per_round(runs[a.key][route], runs["ours"][route]) for route in MATRIX[a.key]}
+                      for a in ABLATIONS if a.key in runs},
     }
 
 
@@ -249,7 +253,22 @@ def ratios(results):
         "again_s": c["single"]["again_s"],
         "fleet_vs_single": c["fleet"]["first_vs_single"] if "fleet" in c else None,
     }
+    out["ablations"] = ablation_costs(rr.get("ablations", {}))
     slow = results["slow_clients"]
     out["ours_slow_clients"] = round(slow["ours"]["with"]["rps"] / slow["ours"]["without"]["rps"], 2)
     out["gunicorn_slow_clients"] = round(slow["gunicorn"]["with"]["rps"] / slow["gunicorn"]["without"]["rps"], 2)
+    return out
+
+
+def ablation_costs(rounds):
+    """Per ablation and route: the median ratio ablated ÷ ours, what the feature costs (in % of
+    throughput), and whether it is a default that costs more than ABLATION_FLAG_PCT."""
+    out = {}
+    for ablation in ABLATIONS:
+        for route, values in rounds.get(ablation.key, {}).items():
+            ratio = median(values)
+            cost = feature_cost_pct(ratio, ablation.direction)
+            out.setdefault(ablation.key, {})[route] = {
+                "ratio": ratio, "cost_pct": cost,
+                "flag": ablation.direction == "off" and cost is not None and cost > ABLATION_FLAG_PCT}
     return out

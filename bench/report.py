@@ -4,8 +4,9 @@ docs/performance.md (the rest of that page stays as it is)."""
 import json
 
 from . import measurements
-from .settings import (BENCH, GAP_STEPS, GAP_TEXT, MATRIX, RATE_TOLERANCE, ROOT, ROUTES, SETUPS, SLOW_CLIENTS,
-                       TARGETS, VARIANTS)
+from .ablations import ABLATIONS
+from .settings import (ABLATION_FLAG_PCT, BENCH, GAP_STEPS, GAP_TEXT, MATRIX, RATE_TOLERANCE, ROOT, SETUPS,
+                       SIDE_BY_SIDE, SLOW_CLIENTS, TARGETS, VARIANTS)
 
 RESULTS_PAGE = ROOT / "docs" / "performance.md"
 RESULTS_BEGIN = "<!-- BEGIN BENCH RESULTS (python -m bench writes this block from bench/results.json) -->"
@@ -173,6 +174,40 @@ def ms(value):
     return "—" if value is None else f"{value:.2f}"
 
 
+def ablation_rows(results):
+    """(feature, the role's variable, route, ablated ÷ ours, cost in %, flag) per measured route."""
+    costs = results["ratios"].get("ablations", {})
+    rows = []
+    for ablation in ABLATIONS:
+        for route, m in costs.get(ablation.key, {}).items():
+            flag = f"**a default that costs > {ABLATION_FLAG_PCT:g} %**" if m["flag"] else ""
+            rows.append((ablation.feature, ablation.variable, route, m["ratio"], m["cost_pct"], flag))
+    return rows
+
+
+def ablation_lines(results, heading="##"):
+    """The table of what each feature of the role's server block costs, or why it is missing."""
+    rows = ablation_rows(results)
+    lines = ["", f"{heading} What each feature of the role's server block costs (ablations)", ""]
+    if not rows:
+        return lines + ["Not measured in this run."]
+    lines += ["Each row is a copy of the role's site file with one feature changed, on its own port in front of "
+              "the same Gunicorn, measured in the same interleaved rounds: its throughput ÷ ours (median of the "
+              "per-round ratios), and what the feature costs in throughput (for a feature the role leaves off, "
+              "what turning it on would cost; negative: the feature saves). A default that costs more than "
+              f"{ABLATION_FLAG_PCT:g} % is marked: the docs say why it stays, or it changes.", "",
+              "| feature | the role's variable | route | ablated ÷ ours | cost of the feature | |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {feature} | {variable} | `{route}` | {shown(ratio)} | {'—' if cost is None else f'{cost:+.1f} %'} | {flag} |"
+              for feature, variable, route, ratio, cost, flag in rows]
+    checks = results.get("ablation_checks", {})
+    if checks:
+        lines += ["", "Checked on the live copies: " + "; ".join(
+            f"`{key}`: {c['header']} from ours {'yes' if c['ours'] else 'no'}, from the copy {'yes' if c['ablated'] else 'no'}"
+            for key, c in checks.items()) + "."]
+    return lines
+
+
 def slow_client_lines(results):
     lines = ["", f"## {SLOW_CLIENTS} slow clients (fast clients on `/`)", "",
              "| setup | req/s without | req/s with | p99 ms with | non-2xx with |", "|---|---|---|---|---|"]
@@ -218,7 +253,8 @@ def converge_lines(results):
 def results_markdown(results):
     """The text of bench/results.md."""
     return "\n".join(intro_lines(results) + targets_lines(results) + throughput_lines(results)
-                     + latency_lines(results) + slow_client_lines(results) + converge_lines(results)
+                     + latency_lines(results) + ablation_lines(results) + slow_client_lines(results)
+                     + converge_lines(results)
                      + ["", "![requests per second](results.png)", ""])
 
 
@@ -232,9 +268,17 @@ def chart(results, out=BENCH):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    routes = list(ROUTES)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
-    setups = [setup for setup in SETUPS if setup in results["throughput"]]
+    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 5), gridspec_kw={"width_ratios": [3, 1, 1.3]})
+    throughput_chart(ax, results)
+    latency_chart(ax2, results)
+    ablation_chart(ax3, results)
+    fig.tight_layout()
+    fig.savefig(out / "results.png", dpi=110)
+
+
+def throughput_chart(ax, results):
+    routes = SIDE_BY_SIDE
+    setups = [setup for setup in SETUPS if setup in results["throughput"] and setup not in MEASURED_ABLATIONS]
     width = 0.8 / len(setups)
     for i, setup in enumerate(setups):
         values = [results["throughput"][setup][route]["rps"] if route in MATRIX[setup] else 0 for route in routes]
@@ -244,16 +288,31 @@ def chart(results, out=BENCH):
     ax.set_yscale("log")
     ax.set_title(f"flask-nginx benchmark, {results['machine']['cores']} cores, {results['date']}")
     ax.legend()
+
+
+def latency_chart(ax, results):
     lat = results["latency"]["summary"]
     for i, setup in enumerate(lat):  # a setup without a run that held the rate: no bar
-        ax2.bar([i - 0.2, i + 0.2], [lat[setup]["p50_ms"] or 0, lat[setup]["p99_ms"] or 0], 0.4,
-                color=["tab:blue", "tab:red"], label=["p50", "p99"] if i == 0 else None)
-    ax2.set_xticks(range(len(lat)), [SETUPS[s]["label"] for s in lat])
-    ax2.set_ylabel("ms")
-    ax2.set_title(f"`/` at {results['latency']['rate']:.0f} req/s")
-    ax2.legend()
-    fig.tight_layout()
-    fig.savefig(out / "results.png", dpi=110)
+        ax.bar([i - 0.2, i + 0.2], [lat[setup]["p50_ms"] or 0, lat[setup]["p99_ms"] or 0], 0.4,
+               color=["tab:blue", "tab:red"], label=["p50", "p99"] if i == 0 else None)
+    ax.set_xticks(range(len(lat)), [SETUPS[s]["label"] for s in lat])
+    ax.set_ylabel("ms")
+    ax.set_title(f"`/` at {results['latency']['rate']:.0f} req/s")
+    ax.legend()
+
+
+def ablation_chart(ax, results):
+    costs = results["ratios"].get("ablations", {})
+    keys = [a.key for a in ABLATIONS if "dynamic /" in costs.get(a.key, {})]
+    values = [costs[key]["dynamic /"]["cost_pct"] or 0 for key in keys]
+    ax.barh(range(len(keys)), values, color=["tab:red" if costs[k]["dynamic /"]["flag"] else "tab:gray" for k in keys])
+    ax.set_yticks(range(len(keys)), keys)
+    ax.axvline(ABLATION_FLAG_PCT, color="tab:red", linestyle=":")
+    ax.set_xlabel("% of throughput on `/` the feature costs")
+    ax.set_title("features of the role's server block")
+
+
+MEASURED_ABLATIONS = {a.key for a in ABLATIONS}
 
 
 def cpu_text(parts, unit=""):
@@ -292,7 +351,7 @@ def results_block(results):
         f"| target (one run, side by side, median of {results['settings']['rounds']} interleaved rounds) | measured | target | |",
         "|---|---|---|---|",
     ] + table_rows(results)
-    lines += ["", fixed_rate_sentence(results), RESULTS_END]
+    lines += ["", fixed_rate_sentence(results)] + ablation_lines(results, heading="####") + [RESULTS_END]
     return "\n".join(lines)
 
 

@@ -3,6 +3,8 @@ routes each is measured on, the role's variants, and the targets."""
 import os
 from pathlib import Path
 
+from .ablations import ABLATIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 NAME = "flask-nginx-bench"
@@ -30,11 +32,27 @@ ROUTES = {
     "json /api/info": ("/api/info", []),
     "static css": ("/static/style.css", []),
     "static css gzip": ("/static/style.css", ["-H", "Accept-Encoding: gzip"]),
+    # Only for the ablation of gzip (/api/info's answer is below gzip_min_length: never compressed).
+    "dynamic / gzip": ("/", ["-H", "Accept-Encoding: gzip"]),
 }
+# The routes of the setups side by side (and of the chart).
+SIDE_BY_SIDE = ["dynamic /", "json /api/info", "static css", "static css gzip"]
 # The Flask dev server is only the baseline of the static target (and of `/` for contrast).
-MATRIX = {"flask-dev": ["dynamic /", "static css"], "gunicorn": list(ROUTES), "seed": list(ROUTES),
-          "bare": ["dynamic /", "json /api/info"], "ours": list(ROUTES),
+MATRIX = {"flask-dev": ["dynamic /", "static css"], "gunicorn": SIDE_BY_SIDE, "seed": SIDE_BY_SIDE,
+          "bare": ["dynamic /", "json /api/info"], "ours": [*SIDE_BY_SIDE, "dynamic / gzip"],
           "quiet": ["dynamic /", "json /api/info"], "gevent": ["dynamic /", "json /api/info"]}
+# The role's server block with one feature changed (bench/ablations.py): a copy each on its own
+# port, in front of ours's Gunicorn, measured in the same rounds as the rest.
+ABLATION_PORTS = 8090
+for number, ablation in enumerate(ABLATIONS, 1):
+    SETUPS[ablation.key] = {"port": ABLATION_PORTS + number, "host": "shop.test", "label": f"ours, {ablation.feature}"}
+    MATRIX[ablation.key] = ["dynamic /", "json /api/info", *(["dynamic / gzip"] if ablation.gzip_routes else [])]
+# The role's site file and upstream of `ours` (vars/main.yml: __flask_nginx_site_file and
+# __flask_nginx_upstream_file, with Debian's sites-available from vars/Debian.yml).
+SITE_FILE = "/etc/nginx/sites-available/shop.conf"
+UPSTREAM_FILE = "/etc/nginx/conf.d/flask-nginx-upstream-shop.conf"
+# A default whose cost is above this (in % of throughput) must be explained or changed.
+ABLATION_FLAG_PCT = 2.0
 # The role's other apps on the host: one setting changed each, against the same targets.
 VARIANTS = {
     "quiet": {"tag": "(access log off)", "text": "with Gunicorn's access log off (`flask_nginx_gunicorn_access_log: false`)",

@@ -1,14 +1,16 @@
 """Where the setups come from: the containers, the role's converges (single host, its
 variants, a fleet), and the alternatives beside the role on the same host (Gunicorn alone,
-the Flask dev server, the seed and bare server blocks)."""
+the Flask dev server, the seed and bare server blocks, the ablated copies of the role's
+server block)."""
 import json
 import os
 import re
 import sys
 import time
 
+from .ablations import ABLATIONS, ablated_site
 from .measurements import controller_cpu_s, host_cpu_s, recap_slowest
-from .settings import BENCH, FLEET_APPS, IMAGE, NAME, ROOT, SETUPS, VARIANTS
+from .settings import BENCH, FLEET_APPS, IMAGE, NAME, ROOT, SETUPS, SITE_FILE, UPSTREAM_FILE, VARIANTS
 from .shell import dexec, progress, sh
 
 sys.path.insert(0, str(ROOT / "images"))
@@ -239,6 +241,43 @@ def write_seed_and_bare():
                 "nginx -t -q && systemctl reload nginx")
 
 
+def install_ablations():
+    """A copy of the role's site file per ablation (bench/ablations.py), each on its own port in
+    front of ours's Gunicorn, each checked by `nginx -t` before the next (a copy Nginx refuses
+    stops the run with Nginx's message), then one reload."""
+    site = dexec(NAME, f"cat {SITE_FILE}").stdout
+    upstream = dexec(NAME, f"cat {UPSTREAM_FILE}").stdout
+    for ablation in ABLATIONS:
+        path = f"/etc/nginx/sites-enabled/bench-ablation-{ablation.key}.conf"
+        text = ablated_site(ablation, site, SETUPS[ablation.key]["port"], upstream, source=SITE_FILE)
+        sh("docker", "exec", "-i", NAME, "bash", "-c",
+           f"cat > {path} && {{ nginx -t -q || {{ nginx -t; rm -f {path}; exit 1; }}; }}", stdin=text)
+    dexec(NAME, "systemctl reload nginx")
+    progress(f"installed {len(ABLATIONS)} ablated copies of {SITE_FILE}, each passed nginx -t")
+
+
+# What an ablation visibly changes: a header of `/` (with the request headers given) that
+# ours sends and the copy must not.
+ABLATION_PROBES = {"request-id-off": ("X-Request-ID", []), "headers-off": ("X-Frame-Options", []),
+                   "gzip-off": ("Content-Encoding", ["Accept-Encoding: gzip"])}
+
+
+def has_header(port, header, request_headers):
+    sent = " ".join(f"-H '{h}'" for h in ["Host: shop.test", *request_headers])
+    out = dexec(NAME, f"curl -s -o /dev/null -D - {sent} http://127.0.0.1:{port}/").stdout
+    return any(line.lower().startswith(header.lower() + ":") for line in out.splitlines())
+
+
+def check_ablations():
+    """For the ablations a header shows: does ours send it, and does the copy not?"""
+    out = {}
+    for key, (header, request_headers) in ABLATION_PROBES.items():
+        out[key] = {"header": header, "ours": has_header(SETUPS["ours"]["port"], header, request_headers),
+                    "ablated": has_header(SETUPS[key]["port"], header, request_headers)}
+        progress(f"ablation {key}: {header} from ours {out[key]['ours']}, from the copy {out[key]['ablated']}")
+    return out
+
+
 def wait_until_every_setup_answers():
     for setup in SETUPS.values():
         dexec(NAME, f"for i in $(seq 50); do curl -fs -o /dev/null -H 'Host: {setup['host']}' "
@@ -246,18 +285,20 @@ def wait_until_every_setup_answers():
 
 
 def prepare_alternatives():
-    """The role's variants, Gunicorn alone, the Flask dev server and the seed and bare blocks,
-    on the same release; returns Gunicorn alone's worker count."""
+    """The role's variants, Gunicorn alone, the Flask dev server, the seed and bare blocks and
+    the ablated copies of ours, on the same release; returns Gunicorn alone's worker count and
+    what the ablations' headers show."""
     converge_variants()
     dexec(NAME, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey curl >/dev/null")
     workers = start_gunicorn_alone()
     write_seed_and_bare()
+    install_ablations()
     wait_until_every_setup_answers()
     # The seed serves the same bytes from disk.
     dexec(NAME, "cmp <(curl -fs -H 'Host: shop.test' http://127.0.0.1:8081/static/style.css) "
                 "<(curl -fs -H 'Host: shop.test' http://127.0.0.1/static/style.css)")
     sh("docker", "cp", str(BENCH / "slow_clients.py"), f"{NAME}:/root/slow_clients.py")
-    return workers
+    return {"gunicorn_workers": workers, "ablation_checks": check_ablations()}
 
 
 def versions():

@@ -1,16 +1,24 @@
 """The benchmark's own logic, without containers: hey's summary is read right and a fixed-rate run
 that missed its rate does not count (the p99 target is then judged on the runs that held it, or
-not at all); the report renders the last run's results."""
+not at all); each ablation changes only its feature in the site file the role renders for the
+benchmark's host, and every ablated copy passes the real `nginx -t` beside the role's files; the
+report renders the last run's results."""
 import copy
+import difflib
+import http.client
 import json
+import re
+import socket
+import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_yaml, main_conf, nginx_binary, nginx_t, plan
 
 sys.path.insert(0, str(REPO))
-from bench import load, measurements, report  # noqa: E402  (the benchmark's package, from the repository's root)
+from bench import ablations, load, measurements, report  # noqa: E402  (the benchmark's package, from the repository's root)
 
 # hey 0.1.4's summary (its default template), for a 5 s run at 2048 req/s on `/`: 10230 answers
 # in 5.0021 s, i.e. 2045.2 req/s.
@@ -201,3 +209,226 @@ def test_the_report_names_the_runs_that_did_not_count(last_run):
     assert ("Runs that did not hold the rate (not counted): flask-nginx role, round 1: "
             "achieved 1878 req/s of 2048 (-8.3 %, beyond ± 5 %).") in text
     assert "| flask-nginx role | 2012 | 4 of 5 |" in text
+
+
+# --- ablations of the role's server block ---------------------------------------------------------
+
+# What each ablation may remove from and add to the site file (every changed line matches one of
+# the patterns, and every pattern matches a changed line), the header and the port aside.
+EXPECTED = {
+    "log-off": ([r"access_log \S+ flask_nginx_shop_json buffer=64k flush=5s;"], [r"access_log off;"]),
+    "log-unbuffered": ([r"access_log \S+ flask_nginx_shop_json buffer=64k flush=5s;"],
+                       [r"access_log \S+ flask_nginx_shop_json;"]),
+    "log-flush-1s": ([r"access_log .* flush=5s;"], [r"access_log \S+ flask_nginx_shop_json buffer=64k flush=1s;"]),
+    "request-id-off": ([r"add_header X-Request-ID \$flask_nginx_shop_request_id always;",
+                        r"proxy_set_header X-Request-ID \$flask_nginx_shop_request_id;"], []),
+    "headers-off": ([rf'add_header {name} ".+" always;' for name in
+                     ("X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Content-Security-Policy")], []),
+    "forwarded-off": ([rf"proxy_set_header {name} .+;" for name in
+                       ("X-Real-IP", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
+                        "X-Forwarded-Protocol", "X-Forwarded-Ssl", "Forwarded", "X-Forwarded-Prefix",
+                        "X-Forwarded-Server", "X-Forwarded-Uri", "X-Original-URL", "X-Rewrite-URL")], []),
+    "gzip-off": ([], [r"gzip off;"]),
+    "rate-limit-on": ([], [r"limit_req_zone \$binary_remote_addr zone=bench_ablation_req:10m rate=100000r/s;",
+                           r"limit_req zone=bench_ablation_req burst=40 nodelay;", r"limit_req_status 429;"]),
+    "keepalive-off": ([r"proxy_pass http://shop_gunicorn;"],
+                      [r"upstream bench_ablation_no_keepalive \{", r"server unix:/run/gunicorn-shop\.sock;", r"\}",
+                       r"proxy_pass http://bench_ablation_no_keepalive;"]),
+}
+PORT = 18190
+
+
+@pytest.fixture(scope="module")
+def nginx():
+    binary = nginx_binary()
+    if not binary:
+        pytest.skip("no nginx binary (set FLASK_NGINX_NGINX or run scripts/bootstrap.sh)")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def role_files(tmp_path_factory):
+    """The Nginx files the role renders for the benchmark's host (bench/inventory.yml's
+    variables), by the role's own plan and templates; logs in the test's directory."""
+    out = tmp_path_factory.mktemp("bench-site")
+    variables = load_yaml(REPO / "bench" / "inventory.yml")["all"]["vars"]
+    host = {name: value for name, value in variables.items() if name.startswith("flask_nginx_")}
+    host |= {"flask_nginx_app_src": str(REPO / "molecule" / "test_app"), "flask_nginx_pip_ca_bundle": ""}
+    facts = {"__flask_nginx_access_log": f"{out}/shop.access.log", "__flask_nginx_error_log": f"{out}/shop.error.log"}
+    result, _ = plan(out, {"all": {"hosts": {"bench": host}}}, facts)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    return out / "rendered" / "bench"
+
+
+@pytest.fixture(scope="module")
+def site(role_files):
+    return (role_files / "shop.conf").read_text()
+
+
+@pytest.fixture(scope="module")
+def upstream(role_files):
+    return (role_files / "flask-nginx-upstream-shop.conf").read_text()
+
+
+def changed_lines(before, after):
+    """(removed, added) lines, stripped, between two versions of a file."""
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    return ([line[2:].strip() for line in diff if line.startswith("- ")],
+            [line[2:].strip() for line in diff if line.startswith("+ ")])
+
+
+def assert_lines_match(lines, patterns, what):
+    unexplained = [line for line in lines if not any(re.fullmatch(p, line) for p in patterns)]
+    unmatched = [p for p in patterns if not any(re.fullmatch(p, line) for line in lines)]
+    assert not unexplained and not unmatched, f"{what}: lines {unexplained}, patterns {unmatched}"
+
+
+def test_every_ablation_has_its_expectations():
+    assert [a.key for a in ablations.ABLATIONS] == list(EXPECTED)
+
+
+@pytest.mark.parametrize("ablation", ablations.ABLATIONS, ids=lambda a: a.key)
+def test_an_ablation_changes_its_feature_and_nothing_else(site, upstream, ablation):
+    removed, added = changed_lines(site, ablation.apply(site, upstream))
+    assert_lines_match(removed, EXPECTED[ablation.key][0], "removed")
+    assert_lines_match(added, EXPECTED[ablation.key][1], "added")
+
+
+def test_an_ablated_copy_listens_on_its_own_port_and_logs_to_its_own_file(site, upstream):
+    copy_ = ablations.ablated_site(ablations.ABLATIONS[0], site, PORT, upstream)
+    assert re.findall(r"^\s*listen (\S+);", copy_, re.M) == [
+        port for port in (f"{PORT}", f"[::]:{PORT}") if port in copy_]
+    assert f"listen {PORT};" in copy_ and "listen 80;" not in copy_
+    assert copy_.startswith("# Benchmark ablation log-off: the JSON access log off")
+    unbuffered = ablations.ablated_site(ablations.ABLATIONS[1], site, PORT, upstream)
+    role_log = re.search(r"^\s*access_log (\S+)\.log ", site, re.M).group(1)
+    assert re.findall(r"^\s*access_log (\S+) ", unbuffered, re.M) == [f"{role_log}-bench-log-unbuffered.log"]
+
+
+def test_every_ablated_copy_passes_nginx_t_beside_the_role_files(nginx, role_files, site, upstream, tmp_path):
+    copies = []
+    for n, ablation in enumerate(ablations.ABLATIONS, 1):
+        copies.append(tmp_path / f"bench-ablation-{ablation.key}.conf")
+        copies[-1].write_text(ablations.ablated_site(ablation, site, PORT + n, upstream))
+    result = nginx_t(nginx, [role_files / "*.conf", *copies], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
+
+
+def test_an_ablation_fails_loudly_when_its_directives_are_gone(site):
+    with pytest.raises(ablations.NotInSite, match="access log buffer"):
+        ablations.access_log_unbuffered(ablations.access_log_unbuffered(site))
+    with pytest.raises(ablations.NotInSite, match="request id"):
+        ablations.request_ids_off(ablations.request_ids_off(site))
+    with pytest.raises(ablations.NotInSite, match="upstream"):
+        ablations.upstream_keepalive_off(site, "upstream x {\n    keepalive 32;\n}\n")
+
+
+def serve(nginx, includes, tmp_path, ports):
+    """A real Nginx on INCLUDES, answering on PORTS; returns the process."""
+    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", main_conf(includes, tmp_path),
+                               "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for port in ports:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                time.sleep(0.1)
+    return server
+
+
+def headers_of(port, path="/"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", path, headers={"Host": "shop.test"})
+    response = connection.getresponse()
+    response.read()
+    return {name.lower() for name, _ in response.getheaders()}
+
+
+def test_ablated_copies_served_by_nginx_drop_their_headers(nginx, role_files, site, upstream, tmp_path):
+    """No Gunicorn behind them (the role's error page answers), but every header the role adds
+    is sent `always`: ours has the request id and the security headers, each ablation lacks its own."""
+    log_conf = role_files / "flask-nginx-log-shop.conf"
+    cases = {"ours": (site, PORT), "request-id-off": (ablations.request_ids_off(site), PORT + 1),
+             "headers-off": (ablations.security_headers_off(site), PORT + 2)}
+    for name, (text, port) in cases.items():
+        (tmp_path / f"{name}.conf").write_text(ablations.with_port(text, port))
+    includes = [log_conf, role_files / "flask-nginx-upstream-shop.conf", role_files / "flask-nginx-upgrade-map.conf",
+                *(tmp_path / f"{name}.conf" for name in cases)]
+    server = serve(nginx, includes, tmp_path, [port for _, port in cases.values()])
+    try:
+        got = {name: headers_of(port) for name, (_, port) in cases.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    security = {"x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy"}
+    assert security | {"x-request-id"} <= got["ours"]
+    assert "x-request-id" not in got["request-id-off"] and security <= got["request-id-off"]
+    assert not security & got["headers-off"] and "x-request-id" in got["headers-off"]
+
+
+@pytest.mark.parametrize(("ratio", "direction", "cost"), [
+    (1.05, "off", 4.8),   # 5 % faster without the feature: it costs 1 − 1/1.05
+    (0.97, "off", -3.1),  # slower without it: the feature saves
+    (0.97, "on", 3.0),    # 3 % slower with a feature the role leaves off
+    (None, "off", None),
+])
+def test_the_cost_of_a_feature_is_what_it_takes_from_the_throughput(ratio, direction, cost):
+    assert ablations.feature_cost_pct(ratio, direction) == cost
+
+
+def with_ablation_rounds(results):
+    """RESULTS with ablation rounds: log-off 5 % faster than ours on `/` (a default costing 4.8 %),
+    request ids within noise, rate limiting on 3 % slower (off by default: never marked)."""
+    results["ratio_rounds"]["ablations"] = {
+        "log-off": {"dynamic /": [1.04, 1.05, 1.06], "json /api/info": [1.0, 1.01, 1.02]},
+        "request-id-off": {"dynamic /": [1.0, 1.01, 1.02], "json /api/info": [0.99, 1.0, 1.01]},
+        "rate-limit-on": {"dynamic /": [0.96, 0.97, 0.98], "json /api/info": [0.97, 0.97, 0.97]},
+    }
+    results["ablation_checks"] = {"request-id-off": {"header": "X-Request-ID", "ours": True, "ablated": False}}
+    report.summarise_latency(results["latency"])
+    results["ratios"] = measurements.ratios(results)
+    return results
+
+
+def test_a_default_that_costs_more_than_two_percent_is_marked(last_run):
+    costs = with_ablation_rounds(last_run)["ratios"]["ablations"]
+    assert costs["log-off"]["dynamic /"] == {"ratio": 1.05, "cost_pct": 4.8, "flag": True}
+    assert costs["log-off"]["json /api/info"] == {"ratio": 1.01, "cost_pct": 1.0, "flag": False}
+    assert costs["request-id-off"]["dynamic /"]["flag"] is False
+    # Off by default: what turning it on would cost, and no default to explain.
+    assert costs["rate-limit-on"]["dynamic /"] == {"ratio": 0.97, "cost_pct": 3.0, "flag": False}
+
+
+def test_the_ablation_table_names_the_role_variable_and_the_cost(last_run):
+    text = report.results_markdown(with_ablation_rounds(last_run))
+    assert ("| the JSON access log off | none: the role always logs (flask_nginx_access_log_format: json or combined) "
+            "| `dynamic /` | 1.05 | +4.8 % | **a default that costs > 2 %** |") in text
+    assert ('| rate limiting on (limit_req at 100000r/s, burst 40) | flask_nginx_limit_req_rate (default "": off) '
+            "| `dynamic /` | 0.97 | +3.0 % |  |") in text
+    assert "`request-id-off`: X-Request-ID from ours yes, from the copy no" in text
+    block = report.results_block(last_run)
+    assert "#### What each feature of the role's server block costs (ablations)" in block
+    assert "| `json /api/info` | 1.01 | +1.0 % |  |" in block
+
+
+def test_a_run_without_ablations_says_they_were_not_measured(last_run):
+    report.summarise_latency(last_run["latency"])
+    last_run["ratios"] = measurements.ratios(last_run)
+    assert "Not measured in this run." in report.results_markdown(last_run)
+
+
+def test_the_chart_draws_every_panel(last_run, monkeypatch, tmp_path):
+    """matplotlib stands in (the benchmark installs the real one): every panel is drawn from the data."""
+    from unittest import mock
+    axes = (mock.MagicMock(), mock.MagicMock(), mock.MagicMock())
+    pyplot = mock.MagicMock()
+    pyplot.subplots.return_value = (mock.MagicMock(), axes)
+    matplotlib = mock.MagicMock(pyplot=pyplot)
+    monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+    report.chart(with_ablation_rounds(last_run), tmp_path)
+    assert axes[0].bar.call_count == 7  # the setups side by side, no ablation among them
+    assert axes[2].barh.call_args.args[1] == [4.8, 1.0, 3.0]
