@@ -37,9 +37,12 @@ Measurements, each printed as a progress line:
               rate is checked), Gunicorn alone and ours interleaved; p50, p99,
               and the CPU time per request of Nginx and of Gunicorn.
   slow        fast clients on `/` with and without 50 slow clients.
-  converge    the single host: first run and idempotent re-run (tasks run,
-              slowest tasks from ansible.posix.profile_tasks); a fleet of
-              1 load balancer + 4 app hosts; with Mitogen too when it is
+  ablations   the role's server block with one feature changed at a time, each
+              copy on its own port in front of the same Gunicorn, in the same
+              throughput rounds: what each feature costs.
+  converge    the single host: first run by phase and idempotent re-run (tasks
+              run, every task's time from ansible.posix.profile_tasks); a fleet
+              of 1 load balancer + 4 app hosts; with Mitogen too when it is
               installed (BENCH_MITOGEN=1, the opt-in of scripts/mitogen.sh).
 
 Writes bench/results.json, bench/results.md, bench/results.png and the results
@@ -49,8 +52,10 @@ The package, one module per job:
   settings      the knobs (BENCH_* variables), the setups, routes and targets
   shell         commands on the controller and in the container, progress lines
   setups        containers, converges, and the alternatives beside the role
+  ablations     the role's site file with one feature changed (pure text)
   load          the load generators: wrk, hey at a fixed rate, slow clients
-  measurements  interleaved rounds, CPU time per request, ratios
+  measurements  interleaved rounds, the rate check, CPU time per request, ratios
+  phases        a converge's tasks by phase (packages, virtualenvs, files, ...)
   report        results.json, results.md, the chart, the docs page's block
   __main__      the run, in order
 """

@@ -1,9 +1,9 @@
-"""What is measured and how it is summed up: interleaved throughput and fixed-rate rounds,
-the CPU time per request (per systemd unit, from /proc in the container) and of converges,
-slow clients, the slowest tasks of a converge, and the ratios the targets are judged on."""
+"""What is measured and how it is summed up: interleaved throughput and fixed-rate rounds (and
+which fixed-rate runs count), the CPU time per request (per systemd unit, from /proc in the
+container) and of converges, slow clients, and the ratios the targets are judged on. A
+converge's phases are bench/phases.py's."""
 import json
 import os
-import re
 import resource
 import statistics
 import time
@@ -52,14 +52,6 @@ def controller_cpu_s():
 def cpu_snapshot():
     data = json.loads(sh("docker", "exec", "-i", NAME, "python3", "-", stdin=CPU_SNAPSHOT).stdout)
     return data["hz"], data["ticks"]
-
-
-# --- converges ----------------------------------------------------------------------------------
-
-def recap_slowest(stdout, limit=8):
-    """The slowest tasks of ansible.posix.profile_tasks' recap: [[name, s], ...]."""
-    slowest = re.findall(r"^(.+?) -+ ([\d.]+)s$", stdout.split("TASKS RECAP")[-1], re.M)
-    return [[name.strip(), float(s)] for name, s in slowest[:limit]]
 
 
 # --- throughput ---------------------------------------------------------------------------------

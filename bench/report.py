@@ -5,6 +5,7 @@ import json
 
 from . import measurements
 from .ablations import ABLATIONS
+from .phases import PHASES, Phases
 from .settings import (ABLATION_FLAG_PCT, BENCH, GAP_STEPS, GAP_TEXT, MATRIX, RATE_TOLERANCE, ROOT, SETUPS,
                        SIDE_BY_SIDE, SLOW_CLIENTS, TARGETS, VARIANTS)
 
@@ -250,11 +251,42 @@ def converge_lines(results):
     return lines
 
 
+def converge_phases(converge):
+    """The first converges by phase (single host, fleet), from every task's time; none when the
+    run kept only the slowest tasks."""
+    phases = Phases()
+    return {key: phases.sum_up(converge[key]["first_tasks"], converge[key]["first_s"])
+            for key in ("single", "fleet") if converge.get(key, {}).get("first_tasks")}
+
+
+def phase_lines(results, heading="##"):
+    """The first converge by phase, beside its total."""
+    phases = results.get("phases", {})
+    lines = ["", f"{heading} First converge by phase", ""]
+    if "single" not in phases:
+        return lines + ["Not measured in this run (it kept the slowest tasks only)."]
+    keys = [key for key in ("single", "fleet") if key in phases]
+    labels = {"single": "single host", "fleet": f"fleet, {results['converge'].get('fleet', {}).get('hosts', '')} hosts"}
+    lines += ["From ansible.posix.profile_tasks' time of every task, each task put in a phase by its task file "
+              "(bench/phases.py). A fleet's tasks run on its hosts at once: a task's time is the slowest host's.", "",
+              "| phase | " + " | ".join(labels[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for phase in PHASES:
+        lines.append(f"| {phase} | " + " | ".join(share(phases[k]["phases"][phase], phases[k]["tasks_s"]) for k in keys) + " |")
+    lines.append("| **every task** | " + " | ".join(f"{phases[k]['tasks_s']} s" for k in keys) + " |")
+    lines.append("| **the converge** (Ansible's start-up and the play's own work besides) | "
+                 + " | ".join(f"{phases[k]['total_s']} s" for k in keys) + " |")
+    return lines
+
+
+def share(seconds, total):
+    return f"{seconds} s ({seconds / total * 100:.0f} %)" if total else f"{seconds} s"
+
+
 def results_markdown(results):
     """The text of bench/results.md."""
     return "\n".join(intro_lines(results) + targets_lines(results) + throughput_lines(results)
                      + latency_lines(results) + ablation_lines(results) + slow_client_lines(results)
-                     + converge_lines(results)
+                     + converge_lines(results) + phase_lines(results)
                      + ["", "![requests per second](results.png)", ""])
 
 
@@ -351,7 +383,8 @@ def results_block(results):
         f"| target (one run, side by side, median of {results['settings']['rounds']} interleaved rounds) | measured | target | |",
         "|---|---|---|---|",
     ] + table_rows(results)
-    lines += ["", fixed_rate_sentence(results)] + ablation_lines(results, heading="####") + [RESULTS_END]
+    lines += (["", fixed_rate_sentence(results)] + ablation_lines(results, heading="####")
+              + phase_lines(results, heading="####") + [RESULTS_END])
     return "\n".join(lines)
 
 
@@ -374,6 +407,7 @@ def summarise_latency(latency):
 def report(results, out=BENCH, page=RESULTS_PAGE):
     """Ratios, results.json, results.md, the chart and the block of docs/performance.md, from the measurements."""
     summarise_latency(results["latency"])
+    results["phases"] = converge_phases(results["converge"])
     results["ratios"] = measurements.ratios(results)
     results["targets"] = TARGETS
     write_results(results, out)

@@ -9,7 +9,8 @@ import sys
 import time
 
 from .ablations import ABLATIONS, ablated_site
-from .measurements import controller_cpu_s, host_cpu_s, recap_slowest
+from .measurements import controller_cpu_s, host_cpu_s
+from .phases import Phases, recap_tasks
 from .settings import BENCH, FLEET_APPS, IMAGE, NAME, ROOT, SETUPS, SITE_FILE, UPSTREAM_FILE, VARIANTS
 from .shell import dexec, progress, sh
 
@@ -90,7 +91,7 @@ def playbook_env(extra_env, profile):
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", **(extra_env or {})}
     if profile:
         env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
-        env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "8"
+        env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "all"  # every task, for the phases
     return env
 
 
@@ -112,7 +113,7 @@ def recap_counts(stdout):
 def converge(inventory, playbook="playbooks/site.yml", extra_env=None, profile=False, extra_args=(),
              containers=(NAME,)):
     """Run a playbook; its time, the machine's CPU time meanwhile, the recap's counts and
-    (profile) the slowest tasks."""
+    (profile) every task's time, slowest first, and the slowest."""
     env = playbook_env(extra_env, profile)
     # Mitogen takes over the `docker` connection by that name only (scripts/mitogen.sh).
     extra_args = [*extra_args, *(["-e", "ansible_connection=docker"] if extra_env else [])]
@@ -129,7 +130,8 @@ def converge(inventory, playbook="playbooks/site.yml", extra_env=None, profile=F
            "changed": recap["changed"], "skipped": recap["skipped"],
            "module_runs": runs}
     if profile:
-        out["slowest"] = recap_slowest(result.stdout)
+        out["tasks"] = recap_tasks(result.stdout)
+        out["slowest"] = out["tasks"][:8]
     return out
 
 
@@ -148,10 +150,11 @@ def single_host(mitogen=None):
     python3-apt, and its re-start under that Python, fail under Mitogen 0.3.54.)"""
     start_container(NAME)
     first = converge(BENCH / "inventory.yml", profile=True)
-    progress(f"single host: first converge {first['s']} s ({first['tasks_run']} tasks run, CPU {first['cpu_s']} s)")
+    progress(f"single host: first converge {first['s']} s ({first['tasks_run']} tasks run, CPU {first['cpu_s']} s), "
+             f"by phase {Phases().sum_up(first['tasks'], first['s'])['phases']}")
     out = {"single": {"first_s": first["s"], "first_cpu_s": first["cpu_s"],
                       "first_controller_cpu_s": first["controller_cpu_s"], "first_tasks_run": first["tasks_run"],
-                      "first_slowest": first["slowest"],
+                      "first_slowest": first["slowest"], "first_tasks": first["tasks"],
                       **rerun(BENCH / "inventory.yml", label="single host")}}
     if mitogen:
         out["single_mitogen"] = rerun(BENCH / "inventory.yml", mitogen, "single host with Mitogen")
@@ -205,7 +208,8 @@ def fleet_converge(single_first, mitogen=None):
         out = {"fleet": {"hosts": len(names), "first_s": first["s"], "first_cpu_s": first["cpu_s"],
                          "first_controller_cpu_s": first["controller_cpu_s"],
                          "first_vs_single": round(first["s"] / single_first, 2),
-                         "first_slowest": first["slowest"], **rerun(inventory, label="fleet", containers=names)}}
+                         "first_slowest": first["slowest"], "first_tasks": first["tasks"],
+                         **rerun(inventory, label="fleet", containers=names)}}
         if mitogen:
             out["fleet_mitogen"] = {"hosts": len(names), **rerun(inventory, mitogen, "fleet with Mitogen", names)}
         return out

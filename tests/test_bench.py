@@ -1,6 +1,6 @@
 """The benchmark's own logic, without containers: hey's summary is read right and a fixed-rate run
 that missed its rate does not count (the p99 target is then judged on the runs that held it, or
-not at all); each ablation changes only its feature in the site file the role renders for the
+not at all); every task of the role is in one phase of a converge; each ablation changes only its feature in the site file the role renders for the
 benchmark's host, and every ablated copy passes the real `nginx -t` beside the role's files; the
 report renders the last run's results."""
 import copy
@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, load_yaml, main_conf, nginx_binary, nginx_t, plan
 
 sys.path.insert(0, str(REPO))
-from bench import ablations, load, measurements, report  # noqa: E402  (the benchmark's package, from the repository's root)
+from bench import ablations, load, measurements, phases, report  # noqa: E402  (the benchmark's package, from the repository's root)
 
 # hey 0.1.4's summary (its default template), for a 5 s run at 2048 req/s on `/`: 10230 answers
 # in 5.0021 s, i.e. 2045.2 req/s.
@@ -432,3 +432,111 @@ def test_the_chart_draws_every_panel(last_run, monkeypatch, tmp_path):
     report.chart(with_ablation_rounds(last_run), tmp_path)
     assert axes[0].bar.call_count == 7  # the setups side by side, no ablation among them
     assert axes[2].barh.call_args.args[1] == [4.8, 1.0, 3.0]
+
+
+# --- converge phases -----------------------------------------------------------------------------
+
+# The end of a profiled converge (ansible.posix.profile_tasks, 80 columns: a name padded with
+# dashes to 71, then the time right-aligned in 9; a longer name is not padded).
+RECAP = """
+PLAY RECAP *********************************************************************
+flask-nginx-bench          : ok=131  changed=70   unreachable=0    failed=0    skipped=60   rescued=0    ignored=0
+
+TASKS RECAP ********************************************************************
+Wednesday 02 December 2026  10:00:00 +0000 (0:00:00.520)       0:01:05.871 ****
+===============================================================================
+flask_nginx : Ensure the packages the role uses are installed ---------- 13.56s
+flask_nginx : Ensure the release's virtualenv has the app's requirements --- 6.37s
+flask_nginx : Ensure the Nginx files are rendered (with a backup of the previous ones) -- 6.06s
+flask_nginx : Ensure Gunicorn is enabled and running -------------------- 2.10s
+flask_nginx : Check the whole Nginx configuration ------------------------ 0.61s
+flask_nginx : Reload nginx ----------------------------------------------- 0.40s
+Gathering Facts --------------------------------------------------------- 1.07s
+flask_nginx : A task this table has never heard of ---------------------- 0.30s
+"""
+
+
+@pytest.fixture(scope="module")
+def table():
+    return phases.Phases()
+
+
+def test_every_task_file_of_the_role_has_a_phase():
+    role = REPO / "roles" / "flask_nginx"
+    files = {str(p.relative_to(role)) for p in [*(role / "tasks").glob("*.yml"), role / "handlers" / "main.yml"]}
+    assert set(phases.FILE_PHASES) == files
+
+
+def test_every_task_named_in_the_table_is_a_task_of_the_role():
+    assert [name for name in phases.TASK_PHASES if name not in phases.task_index()] == []
+
+
+def test_no_task_of_a_converge_is_in_two_phases():
+    index = phases.task_index()
+    twice = {name: files for name, files in index.items()
+             if len({phases.phase_of_task(name, f) for f in files if phases.FILE_PHASES.get(f)}) > 1}
+    assert twice == {}
+
+
+def test_the_recap_is_read_in_full_long_names_too():
+    tasks = phases.recap_tasks(RECAP)
+    assert len(tasks) == 8
+    assert tasks[2] == ["flask_nginx : Ensure the Nginx files are rendered (with a backup of the previous ones)", 6.06]
+    assert phases.recap_tasks("PLAY RECAP\nno profile here\n") == []
+
+
+@pytest.mark.parametrize(("task", "phase"), [
+    ("flask_nginx : Ensure the packages the role uses are installed", "packages"),
+    ("flask_nginx : Ensure the release's virtualenv has the app's requirements", "virtualenvs and dependencies"),
+    ("flask_nginx : Ensure the Gunicorn virtualenv has the pinned Gunicorn (and gevent when chosen)",
+     "virtualenvs and dependencies"),
+    ("flask_nginx : Ensure the Nginx files are rendered (with a backup of the previous ones)", "files"),
+    ("flask_nginx : Ensure the pages shown while the app is down or in maintenance are in place", "files"),
+    ("flask_nginx : Ensure the systemd socket and service units are in place", "files"),
+    ("flask_nginx : Ensure pip trusts the configured CA bundle", "files"),
+    ("flask_nginx : Ensure the release holds the app's code from the controller", "files"),
+    ("flask_nginx : Ensure Gunicorn is enabled and running", "services"),
+    ("flask_nginx : Reload nginx", "services"),
+    ("flask_nginx : Check the whole Nginx configuration", "checks"),
+    ("flask_nginx : Check that the new release loads its app", "checks"),
+    ("flask_nginx : Read the host's packages, release, units and account in one round trip", "checks"),
+    ("flask_nginx : Check that the app answers", "checks"),
+    ("flask_nginx : Request one certificate for all server names (http-01)", "files"),  # a name with Jinja in it
+    ("Gathering Facts", "other"),
+    ("Read a file's state", "other"),  # bench/floor.yml's, not the role's
+])
+def test_a_task_falls_in_the_phase_of_its_work(table, task, phase):
+    assert table.of(task) == phase
+
+
+def test_the_last_runs_slowest_tasks_all_have_a_phase(table, last_run):
+    for key in ("first_slowest", "again_slowest"):
+        for name, _ in last_run["converge"]["single"][key]:
+            assert table.of(name) != "other" or name == "Gathering Facts", name
+
+
+def test_the_phases_add_up_to_the_tasks_beside_the_converge(table):
+    got = table.sum_up(phases.recap_tasks(RECAP), 65.9)
+    assert got["phases"] == {"packages": 13.6, "virtualenvs and dependencies": 6.4, "files": 6.1, "services": 2.5,
+                             "checks": 0.6, "other": 1.4}
+    assert (got["tasks_s"], got["total_s"]) == (30.5, 65.9)
+
+
+def test_the_report_shows_the_first_converge_by_phase(last_run):
+    last_run["converge"]["single"]["first_tasks"] = phases.recap_tasks(RECAP)
+    report.summarise_latency(last_run["latency"])
+    last_run["phases"] = report.converge_phases(last_run["converge"])
+    last_run["ratios"] = measurements.ratios(last_run)
+    text = report.results_markdown(last_run)
+    assert "| packages | 13.6 s (45 %) |" in text
+    assert "| **every task** | 30.5 s |" in text
+    assert "| **the converge** (Ansible's start-up and the play's own work besides) | 63.3 s |" in text
+    assert "#### First converge by phase" in report.results_block(last_run)
+
+
+def test_a_run_that_kept_only_the_slowest_tasks_has_no_phases(last_run):
+    report.summarise_latency(last_run["latency"])
+    last_run["phases"] = report.converge_phases(last_run["converge"])
+    last_run["ratios"] = measurements.ratios(last_run)
+    assert last_run["phases"] == {}
+    assert "Not measured in this run (it kept the slowest tasks only)." in report.results_markdown(last_run)
