@@ -71,6 +71,7 @@ def main():
         measure_latency(results)
         results["slow_clients"] = {setup: measurements.slow_client_case(SETUPS[setup]["port"], setup)
                                    for setup in ("ours", "gunicorn")}
+        results["cache"] = measurements.cache_measurements()
     finally:
         sh("docker", "rm", "-f", NAME, check=False)
     if os.environ.get("BENCH_FLEET", "1") == "1":

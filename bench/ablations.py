@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 # The role's default security headers (defaults/main.yml: flask_nginx_security_headers).
 ROLE_DEFAULTS = Path(__file__).resolve().parent.parent / "roles" / "flask_nginx" / "defaults" / "main.yml"
 # The headers Nginx sets for Gunicorn that tell it about the client (X-Forwarded-*, X-Real-IP) or
@@ -57,7 +59,6 @@ def request_ids_off(site):
 
 
 def role_security_headers():
-    import yaml
     return list(yaml.safe_load(ROLE_DEFAULTS.read_text())["flask_nginx_security_headers"])
 
 

@@ -9,10 +9,12 @@ import statistics
 import time
 from pathlib import Path
 
+import yaml
+
 from . import load
 from .ablations import ABLATIONS, feature_cost_pct
-from .settings import (ABLATION_FLAG_PCT, DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE, ROUNDS, ROUTES, SETUPS,
-                       SLOW_CLIENTS, VARIANTS)
+from .settings import (ABLATION_FLAG_PCT, CACHE_VARIABLE, DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE,
+                       ROLE_DEFAULTS, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS, VARIANTS)
 from .shell import progress, sh
 
 # CPU time per process group, from /proc inside the container: systemd unit of
@@ -217,6 +219,20 @@ def slow_client_case(port, label):
         with_slow = summarise([load.wrk("/", port, []) for _ in range(3)])
     progress(f"slow clients {label:9} with {SLOW_CLIENTS}: {with_slow['rps']:.0f} req/s")
     return {"without": without, "with": with_slow}
+
+
+# --- the cache's targets ------------------------------------------------------------------------
+
+def cache_measurements(defaults=ROLE_DEFAULTS):
+    """HOOK for the cache's targets: a cached route at least 10 times the seed block on the same
+    route, and with the app stopped a cached route still answering 200 while the others show the
+    role's error page. They need the role's cache (flask_nginx_cache_paths in its defaults);
+    without it nothing is measured, and the report says why. Never a made-up number: until this
+    hook measures (a cached route in MATRIX against the seed block, then the app's unit stopped
+    and both kinds of route asked), it returns the reason alone."""
+    if CACHE_VARIABLE not in (yaml.safe_load(defaults.read_text()) or {}):
+        return {"measured": False, "reason": "not measured: no cache in this version"}
+    return {"measured": False, "reason": f"not measured: the benchmark does not measure {CACHE_VARIABLE} yet"}
 
 
 # --- ratios -------------------------------------------------------------------------------------
