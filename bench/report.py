@@ -390,7 +390,8 @@ def results_block(results):
     m, v = results["machine"], results["versions"]
     lines = [
         RESULTS_BEGIN,
-        f"### Results ({results['date']}, {m['cores']} cores, {m['cpu']})",
+        # The day only: the run's hour is in results.json, the page keeps no history of runs.
+        f"### Results ({results['date'][:10]}, {m['cores']} cores, {m['cpu']})",
         "",
         f"From one locked run of `make bench` ({results['total_s']} s) on the {m['cores']}-core machine "
         f"CI uses ({m['cpu']}, `nproc` = {m['cores']}); {v['nginx'].replace('nginx version: ', '')}, "

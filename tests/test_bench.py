@@ -594,3 +594,33 @@ def test_a_role_with_a_cache_is_still_never_given_a_number_the_benchmark_did_not
 
 def test_a_run_before_the_cache_hook_says_so(last_run):
     assert judged(last_run)["cached route ÷ seed block, the same route"][2] == "not measured in this run"
+
+
+# --- where the results go ------------------------------------------------------------------------
+
+def test_the_results_block_lives_on_the_performance_page_not_in_the_readme():
+    page = (REPO / "docs" / "performance.md").read_text()
+    assert page.count(report.RESULTS_BEGIN) == 1 and page.count(report.RESULTS_END) == 1
+    assert "BENCH RESULTS" not in (REPO / "README.md").read_text()
+    assert report.RESULTS_PAGE == REPO / "docs" / "performance.md"
+    after = page.split(report.RESULTS_END, 1)[1]
+    assert "](../bench/results.png)" in after.split("\n## ", 1)[0], "the chart follows the block"
+
+
+def test_the_block_has_the_day_of_the_run_and_no_hour(last_run):
+    report.summarise_latency(last_run["latency"])
+    last_run["ratios"] = measurements.ratios(last_run)
+    block = report.results_block(last_run)
+    assert "### Results (2026-12-01, 2 cores, AMD EPYC)" in block
+    assert not re.search(r"\b\d\d:\d\d\b", block), "an hour names a run: it belongs in results.json"
+
+
+def test_writing_the_page_replaces_the_block_and_keeps_the_rest(last_run, tmp_path):
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Performance\n\nbefore\n\n{report.RESULTS_BEGIN}\nold figures\n{report.RESULTS_END}\n\nafter\n")
+    report.summarise_latency(last_run["latency"])
+    last_run["ratios"] = measurements.ratios(last_run)
+    report.write_results_page(last_run, page)
+    text = page.read_text()
+    assert text.startswith("# Performance\n\nbefore\n\n" + report.RESULTS_BEGIN) and text.endswith(report.RESULTS_END + "\n\nafter\n")
+    assert "old figures" not in text and text.count(report.RESULTS_BEGIN) == 1
