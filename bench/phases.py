@@ -39,6 +39,7 @@ FILE_PHASES = {
     "tasks/acme_preflight.yml": CHECKS,
     "tasks/acme_copy.yml": FILES,
     "tasks/metrics.yml": FILES,
+    "tasks/metrics_off.yml": FILES,
     "tasks/firewall.yml": FILES,
     "tasks/health.yml": CHECKS,
     "handlers/main.yml": SERVICES,
@@ -75,11 +76,13 @@ TASK_PHASES = {
     "Ensure each worker instance runs, restarted onto a new release or unit": SERVICES,
     "Ensure each job's timer is enabled and waiting": SERVICES,
     "Reload systemd after the last unit was removed": SERVICES,
-    # tls.yml, logs.yml, metrics.yml, firewall.yml
+    # tls.yml, logs.yml, metrics.yml, metrics_off.yml, firewall.yml
     "Ensure certbot's renewal timer is enabled and running": SERVICES,
     "Ensure logrotate's timer is enabled, with its schedule up to date": SERVICES,
     "Clear the exporter's failed state so that it may start again": SERVICES,
     "Ensure the exporter is enabled and running with its settings": SERVICES,
+    "Ensure the exporter is stopped and disabled, no app of the host uses it": SERVICES,
+    "Reload Nginx (graceful) without stub_status": SERVICES,
     "Ensure the firewall is enabled and active": SERVICES,
     # nginx.yml, nginx_apply.yml
     "Ensure Nginx is enabled and running": SERVICES,
