@@ -98,8 +98,8 @@ def upstream_keepalive_off(site, upstream_conf):
     """The same servers in an upstream without `keepalive`: a connection to Gunicorn per request."""
     servers = "".join(f"    {server}\n" for server in upstream_servers(upstream_conf))
     upstream = f"upstream bench_ablation_no_keepalive {{\n{servers}}}\n"
-    return upstream + change(site, r"^([ \t]*)proxy_pass http://\w+;", r"\1proxy_pass http://bench_ablation_no_keepalive;",
-                             "proxy_pass")
+    return upstream + change(site, r"^([ \t]*)proxy_pass http://\w+;",
+                             r"\1proxy_pass http://bench_ablation_no_keepalive;", "proxy_pass")
 
 
 @dataclass(frozen=True)

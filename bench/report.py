@@ -32,7 +32,8 @@ def ratio_rows(results):
     r, c = results["ratios"], results["converge"]
     rows = [target_row(f"ours ÷ Gunicorn alone, `{route}`", value, "ours_vs_gunicorn")
             for route, value in r["ours_vs_gunicorn"].items()]
-    rows += [target_row(f"ours ÷ seed block, `{route}`", value, "ours_vs_seed") for route, value in r["ours_vs_seed"].items()]
+    rows += [target_row(f"ours ÷ seed block, `{route}`", value, "ours_vs_seed")
+             for route, value in r["ours_vs_seed"].items()]
     rows.append(target_row("static CSS: ours ÷ Flask dev server", r["static_vs_flask_dev"], "static_vs_flask_dev"))
     rows.append(("static CSS: ours ÷ Gunicorn alone (for contrast)", r["static_vs_gunicorn"], "", ""))
     counted = counted_rounds(results, "p99_vs_gunicorn")
@@ -108,8 +109,8 @@ def converge_rows(results, r, c):
         rows.append(target_row(f"same with Mitogen (opt-in), s ({m['again_tasks_run']} tasks run)", m["again_s"],
                                "again_s"))
     if "fleet" in c:
-        rows.append(target_row(f"fleet 1 + {c['fleet']['hosts'] - 1} first converge ÷ single host", r["fleet_vs_single"],
-                               "fleet_vs_single"))
+        rows.append(target_row(f"fleet 1 + {c['fleet']['hosts'] - 1} first converge ÷ single host",
+                               r["fleet_vs_single"], "fleet_vs_single"))
         if c["fleet"].get("first_cpu_s") and s.get("first_cpu_s"):
             cores = results["machine"]["cores"]
             rows.append((f"its floor: the fleet's CPU time ({c['fleet']['first_cpu_s']} s, single host "
@@ -217,14 +218,22 @@ def ablation_lines(results, heading="##"):
               f"{ABLATION_FLAG_PCT:g} % is marked: the docs say why it stays, or it changes.", "",
               "| feature | the role's variable | route | ablated ÷ ours | cost of the feature | |",
               "|---|---|---|---|---|---|"]
-    lines += [f"| {feature} | {variable} | `{route}` | {shown(ratio)} | {'—' if cost is None else f'{cost:+.1f} %'} | {flag} |"
+    lines += [f"| {feature} | {variable} | `{route}` | {shown(ratio)} | {percent(cost)} | {flag} |"
               for feature, variable, route, ratio, cost, flag in rows]
     checks = results.get("ablation_checks", {})
     if checks:
         lines += ["", "Checked on the live copies: " + "; ".join(
-            f"`{key}`: {c['header']} from ours {'yes' if c['ours'] else 'no'}, from the copy {'yes' if c['ablated'] else 'no'}"
+            f"`{key}`: {c['header']} from ours {yes(c['ours'])}, from the copy {yes(c['ablated'])}"
             for key, c in checks.items()) + "."]
     return lines
+
+
+def percent(cost):
+    return "—" if cost is None else f"{cost:+.1f} %"
+
+
+def yes(flag):
+    return "yes" if flag else "no"
 
 
 def slow_client_lines(results):
@@ -289,7 +298,8 @@ def phase_lines(results, heading="##"):
               "(bench/phases.py). A fleet's tasks run on its hosts at once: a task's time is the slowest host's.", "",
               "| phase | " + " | ".join(labels[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for phase in PHASES:
-        lines.append(f"| {phase} | " + " | ".join(share(phases[k]["phases"][phase], phases[k]["tasks_s"]) for k in keys) + " |")
+        cells = [share(phases[k]["phases"][phase], phases[k]["tasks_s"]) for k in keys]
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     lines.append("| **every task** | " + " | ".join(f"{phases[k]['tasks_s']} s" for k in keys) + " |")
     lines.append("| **the converge** (Ansible's start-up and the play's own work besides) | "
                  + " | ".join(f"{phases[k]['total_s']} s" for k in keys) + " |")
@@ -370,7 +380,8 @@ def cpu_text(parts, unit=""):
 
 
 def at_fixed_rate(label, m):
-    return f"{label} p50 {ms(m['p50_ms'])} ms, p99 {ms(m['p99_ms'])} ms, CPU per request {cpu_text(m['cpu_us_per_request'], ' µs')}"
+    return (f"{label} p50 {ms(m['p50_ms'])} ms, p99 {ms(m['p99_ms'])} ms, "
+            f"CPU per request {cpu_text(m['cpu_us_per_request'], ' µs')}")
 
 
 def fixed_rate_sentence(results):
@@ -399,7 +410,8 @@ def results_block(results):
         "Full tables: [bench/results.md](../bench/results.md), chart: [bench/results.png](../bench/results.png), "
         "every round: `bench/results.json`.",
         "",
-        f"| target (one run, side by side, median of {results['settings']['rounds']} interleaved rounds) | measured | target | |",
+        f"| target (one run, side by side, median of {results['settings']['rounds']} interleaved rounds) "
+        "| measured | target | |",
         "|---|---|---|---|",
     ] + table_rows(results)
     lines += (["", fixed_rate_sentence(results)] + ablation_lines(results, heading="####")

@@ -1,8 +1,10 @@
 """The benchmark's own logic, without containers: hey's summary is read right and a fixed-rate run
 that missed its rate does not count (the p99 target is then judged on the runs that held it, or
-not at all); every task of the role is in one phase of a converge; each ablation changes only its feature in the site file the role renders for the
-benchmark's host, and every ablated copy passes the real `nginx -t` beside the role's files; the
-report renders the last run's results."""
+not at all); every task of the role is in one phase of a converge; each ablation changes only
+its feature in the site file the role renders for the benchmark's host, and every ablated copy
+passes the real `nginx -t` beside the role's files; the targets are judged as stated, the
+cache's never without a measurement; the report renders the last run's results onto the
+performance page."""
 import copy
 import difflib
 import http.client
@@ -18,7 +20,7 @@ import pytest
 from conftest import REPO, load_yaml, main_conf, nginx_binary, nginx_t, plan
 
 sys.path.insert(0, str(REPO))
-from bench import ablations, load, measurements, phases, report  # noqa: E402  (the benchmark's package, from the repository's root)
+from bench import ablations, load, measurements, phases, report  # noqa: E402  (the package, from the root)
 
 # hey 0.1.4's summary (its default template), for a 5 s run at 2048 req/s on `/`: 10230 answers
 # in 5.0021 s, i.e. 2045.2 req/s.
