@@ -82,10 +82,18 @@ def main():
 
 
 def cli(argv=None):
+    """The whole run without arguments; --report re-renders from bench/results.json; anything
+    else only prints how to run it (an unknown option never starts the benchmark)."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--report"]:  # re-render from bench/results.json
+    if argv in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        return 0
+    if argv == ["--report"]:
         report.report(json.loads((BENCH / "results.json").read_text()))
         return 0
+    if argv:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
     return main()
 
 

@@ -626,3 +626,19 @@ def test_writing_the_page_replaces_the_block_and_keeps_the_rest(last_run, tmp_pa
     text = page.read_text()
     assert text.startswith("# Performance\n\nbefore\n\n" + report.RESULTS_BEGIN) and text.endswith(report.RESULTS_END + "\n\nafter\n")
     assert "old figures" not in text and text.count(report.RESULTS_BEGIN) == 1
+
+
+# --- entry points ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["-m", "bench"], ["bench/run.py"]], ids=["python -m bench", "bench/run.py"])
+def test_the_entry_points_explain_themselves_and_start_nothing_on_an_unknown_option(command):
+    shown = subprocess.run([sys.executable, *command, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "python -m bench --report" in shown.stdout, shown.stderr
+    refused = subprocess.run([sys.executable, *command, "--no-such-option"], cwd=REPO, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "python -m bench" in refused.stderr
+    assert "converging" not in refused.stdout
+
+
+def test_make_bench_runs_the_package():
+    assert 'exec .venv/bin/python -m bench "$@"' in (REPO / "scripts" / "bench.sh").read_text()
