@@ -7,7 +7,7 @@
                                              starts a prebuilt flask-nginx-test image
                                              (exit 1 and a list of differences if not)
 
-bench/run.py imports it (docker_run_args); scripts/demo.sh runs it."""
+bench/setups.py imports it (docker_run_args); scripts/demo.sh runs it."""
 import sys
 from pathlib import Path
 

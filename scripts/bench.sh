@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the benchmark (bench/run.py): the role's stack against the alternatives,
+# Run the benchmark (python -m bench, the package bench/): the role's stack against the alternatives,
 # side by side, plus converge times. Writes bench/results.{md,json,png}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +9,4 @@ export PATH="$PWD/.venv/bin:$PATH"
 if [ -z "${FLASK_NGINX_PIP_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   export FLASK_NGINX_PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 fi
-exec .venv/bin/python bench/run.py "$@"
+exec .venv/bin/python -m bench "$@"

@@ -68,6 +68,23 @@ def nginx_binary():
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 
 
+def main_conf(includes, tmp_path):
+    """A minimal main configuration that includes INCLUDES (files or globs); returns its path."""
+    temp_paths = [f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
+    lines = ["types { text/html html; text/css css; }", f"access_log {tmp_path}/access.log;", *temp_paths,
+             *(f"include {path};" for path in includes)]
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"error_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
+                    "http {\n" + "".join(f"    {line}\n" for line in lines) + "}\n")
+    return conf
+
+
+def nginx_t(nginx, includes, tmp_path):
+    """Run `nginx -t` on a minimal main configuration that includes INCLUDES (files or globs)."""
+    return subprocess.run([nginx, "-t", "-p", tmp_path, "-e", tmp_path / "error.log", "-c", main_conf(includes, tmp_path)],
+                          capture_output=True, text=True, timeout=30)
+
+
 def nginx_version(nginx):
     """The version `nginx -v` reports, e.g. "1.22.1"."""
     result = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=30)

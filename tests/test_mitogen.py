@@ -1,6 +1,6 @@
 """The Mitogen opt-in (scripts/mitogen.sh): Mitogen for Ansible loads with the pinned
 ansible-core and runs the role's real checks, plan and Nginx templates (modules through
-Mitogen's `local` connection) to the same result as plain Ansible. bench/run.py
+Mitogen's `local` connection) to the same result as plain Ansible. The benchmark (bench/)
 converges the role with it too (first run and idempotent re-run) and reports both."""
 import os
 import subprocess

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROLE, SAMPLE_APP, nginx_binary, plan, plan_module
+from conftest import ROLE, SAMPLE_APP, main_conf, nginx_binary, nginx_t, plan, plan_module
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
@@ -210,23 +210,6 @@ def rendered(tmp_path_factory, nginx):
     result, _ = plan(out, {"all": {"hosts": hosts}}, facts, plan_entries=tls)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     return out / "rendered"
-
-
-def main_conf(includes, tmp_path):
-    """A minimal main configuration that includes INCLUDES (files or globs); returns its path."""
-    temp_paths = [f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")]
-    lines = ["types { text/html html; text/css css; }", f"access_log {tmp_path}/access.log;", *temp_paths,
-             *(f"include {path};" for path in includes)]
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"error_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
-                    "http {\n" + "".join(f"    {line}\n" for line in lines) + "}\n")
-    return conf
-
-
-def nginx_t(nginx, includes, tmp_path):
-    """Run `nginx -t` on a minimal main configuration that includes INCLUDES (files or globs)."""
-    return subprocess.run([nginx, "-t", "-p", tmp_path, "-e", tmp_path / "error.log", "-c", main_conf(includes, tmp_path)],
-                          capture_output=True, text=True, timeout=30)
 
 
 @pytest.mark.parametrize("case", CASES | BROKEN)

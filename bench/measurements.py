@@ -1,0 +1,282 @@
+"""What is measured and how it is summed up: interleaved throughput and fixed-rate rounds (and
+which fixed-rate runs count), the CPU time per request (per systemd unit, from /proc in the
+container) and of converges, slow clients, and the ratios the targets are judged on. A
+converge's phases are bench/phases.py's."""
+import json
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import yaml
+
+from . import load
+from .ablations import ABLATIONS, feature_cost_pct
+from .settings import (ABLATION_FLAG_PCT, CACHE_VARIABLE, DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE,
+                       ROLE_DEFAULTS, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS, VARIANTS)
+from .shell import progress, sh
+
+# CPU time per process group, from /proc inside the container: systemd unit of
+# each process (cgroup), utime + stime in clock ticks.
+CPU_SNAPSHOT = r"""
+import json, os, re
+out = {}
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        cgroup = open(f'/proc/{pid}/cgroup').read()
+        stat = open(f'/proc/{pid}/stat').read()
+    except OSError:
+        continue
+    m = re.search(r'/([^/\n]+\.service)', cgroup)
+    unit = m.group(1) if m else 'other'
+    fields = stat.rsplit(')', 1)[1].split()
+    out[unit] = out.get(unit, 0) + int(fields[11]) + int(fields[12])
+print(json.dumps({'hz': os.sysconf('SC_CLK_TCK'), 'ticks': out}))
+"""
+
+
+# --- CPU time -----------------------------------------------------------------------------------
+
+def host_cpu_s():
+    """CPU time the whole machine has spent busy (every process, containers included), in s."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def controller_cpu_s():
+    """CPU time of this script's finished children: ansible-playbook, its forks and the docker
+    clients they start (the controller's side of a converge), in s."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_snapshot():
+    data = json.loads(sh("docker", "exec", "-i", NAME, "python3", "-", stdin=CPU_SNAPSHOT).stdout)
+    return data["hz"], data["ticks"]
+
+
+# --- throughput ---------------------------------------------------------------------------------
+
+def summarise(runs):
+    return {"rps": statistics.median(r["rps"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "non_2xx": sum(r["non_2xx"] for r in runs),
+            "socket_errors": sum(r["socket_errors"] for r in runs),
+            "runs": [round(r["rps"], 1) for r in runs]}
+
+
+def rotated(order, n):
+    """ORDER started at its Nth element (round N's order: every setup goes first in turn)."""
+    return order[n % len(order):] + order[:n % len(order)]
+
+
+def throughput_rounds():
+    """wrk on every (setup, route) of MATRIX, ROUNDS times, interleaved; one warm-up run first."""
+    pairs = [(route, setup) for route in ROUTES for setup in SETUPS if route in MATRIX[setup]]
+    for route, setup in pairs:
+        path, extra = ROUTES[route]
+        load.wrk(path, SETUPS[setup]["port"], extra, seconds=1, host=SETUPS[setup]["host"])
+    progress(f"warmed up {len(pairs)} setup/route pairs")
+    runs = {setup: {route: [] for route in MATRIX[setup]} for setup in SETUPS}
+    for n in range(ROUNDS):
+        for route in ROUTES:
+            for setup in rotated(list(SETUPS), n):
+                if route not in MATRIX[setup]:
+                    continue
+                path, extra = ROUTES[route]
+                r = load.wrk(path, SETUPS[setup]["port"], extra, host=SETUPS[setup]["host"])
+                runs[setup][route].append(r)
+                progress(f"round {n + 1}/{ROUNDS} {setup:9} {route:16} {r['rps']:9.0f} req/s "
+                         f"p99 {r['p99_ms']:.2f} ms")
+    return runs
+
+
+def per_round(ours, other):
+    return [round(a["rps"] / b["rps"], 3) if b["rps"] else None for a, b in zip(ours, other)]
+
+
+def throughput_ratio_rounds(runs):
+    """Per round, the ratios the targets and the breakdown of the gap are judged on."""
+    app_routes = ("dynamic /", "json /api/info")
+    return {
+        "ours_vs_gunicorn": {route: per_round(runs["ours"][route], runs["gunicorn"][route]) for route in app_routes},
+        **{f"{v}_vs_{base}": {route: per_round(runs[v][route], runs[base][route]) for route in MATRIX[v]}
+           for v in VARIANTS for base in ("gunicorn", "seed")},
+        "ours_vs_seed": {route: per_round(runs["ours"][route], runs["seed"][route]) for route in MATRIX["seed"]},
+        # Where the gap to Gunicorn alone goes: the hop itself (bare), what the role's server
+        # block and the app's reading of its headers add (quiet ÷ bare), the journal line (ours ÷ quiet).
+        **{f"{a}_vs_{b}": {route: per_round(runs[a][route], runs[b][route]) for route in app_routes}
+           for a, b in GAP_STEPS},
+        "static_vs_flask_dev": per_round(runs["ours"]["static css"], runs["flask-dev"]["static css"]),
+        "static_vs_gunicorn": per_round(runs["ours"]["static css"], runs["gunicorn"]["static css"]),
+        # Each ablation of the role's server block against the block itself, round by round.
+        "ablations": {a.key: {route: per_round(runs[a.key][route], runs["ours"][route]) for route in MATRIX[a.key]}
+                      for a in ABLATIONS if a.key in runs},
+    }
+
+
+# --- latency at a fixed rate --------------------------------------------------------------------
+
+def latency_units():
+    """The systemd units whose CPU time each fixed-rate setup is charged (journald's included:
+    Gunicorn's access lines go there)."""
+    units = {"gunicorn": {"gunicorn": "bench-gunicorn.service"},
+             "bare": {"nginx": "nginx.service", "gunicorn": "gunicorn-quiet.service",
+                      "journald": "systemd-journald.service"}}
+    for setup, app in [("ours", "shop")] + [(v, VARIANTS[v]["vars"]["flask_nginx_app_name"]) for v in VARIANTS]:
+        units[setup] = {"nginx": "nginx.service", "gunicorn": f"gunicorn-{app}.service",
+                        "journald": "systemd-journald.service"}
+    return units
+
+
+def latency_rounds(rate):
+    """Gunicorn alone, ours and its variants at the same fixed rate on `/`, interleaved (the order
+    rotating), with the CPU time per request of each part."""
+    units = latency_units()
+    runs = {setup: [] for setup in units}
+    for n in range(ROUNDS):
+        for setup in rotated(list(units), n):
+            hz, before = cpu_snapshot()
+            r = load.hey_fixed_rate(SETUPS[setup]["port"], rate, host=SETUPS[setup]["host"])
+            _, after = cpu_snapshot()
+            r["cpu_us_per_request"] = {
+                part: round((after.get(unit, 0) - before.get(unit, 0)) / hz * 1e6 / max(r["requests"], 1), 1)
+                for part, unit in units[setup].items()}
+            runs[setup].append(r)
+            progress(f"latency round {n + 1}/{ROUNDS} {setup:9} {r['achieved_rps']:.0f}/{r['target_rps']:.0f} "
+                     f"req/s p50 {ms(r['p50_ms'])} p99 {ms(r['p99_ms'])} cpu/req {r['cpu_us_per_request']}"
+                     + (f" INVALID: {rate_problem(r)}" if rate_problem(r) else ""))
+    return runs
+
+
+def ms(value):
+    return "—" if value is None else f"{value:.2f} ms"
+
+
+def rate_problem(run, tolerance=RATE_TOLERANCE):
+    """Why a fixed-rate run does not count, or None when it does: hey must have got answers and
+    achieved its target rate (answers ÷ wall time) within ± TOLERANCE. hey's -q paces each worker
+    only while its answers come back in time, so a slow setup gets fewer requests, and its
+    latencies are then those of a lighter load."""
+    if not run.get("requests"):
+        return "no answer counted (hey printed no summary)"
+    target, achieved = run["target_rps"], run["achieved_rps"]
+    deviation = round((achieved / target - 1) * 100, 3)  # in %, rounded so that the limit itself holds
+    if abs(deviation) > tolerance * 100:
+        return f"achieved {achieved:.0f} req/s of {target:.0f} ({deviation:+.1f} %, beyond ± {tolerance * 100:g} %)"
+    return None
+
+
+def valid(run):
+    return rate_problem(run) is None
+
+
+def invalid_runs(latency_runs):
+    """Every fixed-rate run that does not count: setup, round, rates and the reason."""
+    return [{"setup": setup, "round": n, "achieved_rps": r["achieved_rps"], "target_rps": r["target_rps"],
+             "reason": rate_problem(r)}
+            for setup, runs in latency_runs.items() for n, r in enumerate(runs, 1) if not valid(r)]
+
+
+def latency_ratio_rounds(latency):
+    """Per round, ours and its variants against Gunicorn alone: p99 as a ratio, p50 as a difference
+    (ms); None for a round where either run does not count."""
+    out = {}
+    for prefix, setup in [("", "ours"), ("bare_", "bare")] + [(f"{v}_", v) for v in VARIANTS]:
+        pairs = [(o, g) if valid(o) and valid(g) else None for o, g in zip(latency[setup], latency["gunicorn"])]
+        out[f"{prefix}p99_vs_gunicorn"] = [round(p[0]["p99_ms"] / p[1]["p99_ms"], 2) if p else None for p in pairs]
+        out[f"{prefix}p50_minus_gunicorn_ms"] = [round(p[0]["p50_ms"] - p[1]["p50_ms"], 3) if p else None
+                                                 for p in pairs]
+    return out
+
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs) if runs else None
+
+
+def latency_summary(runs):
+    """A setup's fixed-rate runs summed up: latencies and CPU time from the runs that count only;
+    the achieved rate and the errors from all of them."""
+    counted = [r for r in runs if valid(r)]
+    parts = runs[0]["cpu_us_per_request"].keys()
+    return {"p50_ms": median_of(counted, "p50_ms"), "p99_ms": median_of(counted, "p99_ms"),
+            "achieved_rps": median_of(runs, "achieved_rps"), "target_rps": runs[0]["target_rps"],
+            "runs": len(runs), "valid_runs": len(counted), "rate_held": len(counted) == len(runs),
+            "non_200": sum(r["non_200"] for r in runs),
+            "cpu_us_per_request": {p: median_of([r["cpu_us_per_request"] for r in counted], p) for p in parts}}
+
+
+# --- slow clients -------------------------------------------------------------------------------
+
+def slow_client_case(port, label):
+    """Fast clients on / with and without 50 slow clients holding connections."""
+    without = summarise([load.wrk("/", port, []) for _ in range(3)])
+    progress(f"slow clients {label:9} without {without['rps']:.0f} req/s")
+    with load.slow_clients(port, DURATION * 3 + 10):
+        time.sleep(3)
+        with_slow = summarise([load.wrk("/", port, []) for _ in range(3)])
+    progress(f"slow clients {label:9} with {SLOW_CLIENTS}: {with_slow['rps']:.0f} req/s")
+    return {"without": without, "with": with_slow}
+
+
+# --- the cache's targets ------------------------------------------------------------------------
+
+def cache_measurements(defaults=ROLE_DEFAULTS):
+    """HOOK for the cache's targets: a cached route at least 10 times the seed block on the same
+    route, and with the app stopped a cached route still answering 200 while the others show the
+    role's error page. They need the role's cache (flask_nginx_cache_paths in its defaults);
+    without it nothing is measured, and the report says why. Never a made-up number: until this
+    hook measures (a cached route in MATRIX against the seed block, then the app's unit stopped
+    and both kinds of route asked), it returns the reason alone."""
+    if CACHE_VARIABLE not in (yaml.safe_load(defaults.read_text()) or {}):
+        return {"measured": False, "reason": "not measured: no cache in this version"}
+    return {"measured": False, "reason": f"not measured: the benchmark does not measure {CACHE_VARIABLE} yet"}
+
+
+# --- ratios -------------------------------------------------------------------------------------
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 2) if values else None
+
+
+def ratios(results):
+    rr, lat = results["ratio_rounds"], results["latency"]["ratio_rounds"]
+    c = results["converge"]
+    out = {
+        "ours_vs_gunicorn": {route: median(v) for route, v in rr["ours_vs_gunicorn"].items()},
+        "ours_vs_seed": {route: median(v) for route, v in rr["ours_vs_seed"].items()},
+        "static_vs_flask_dev": median(rr["static_vs_flask_dev"]),
+        "static_vs_gunicorn": median(rr["static_vs_gunicorn"]),
+        "p99_vs_gunicorn": median(lat["p99_vs_gunicorn"]),
+        "p50_minus_gunicorn_ms": median(lat["p50_minus_gunicorn_ms"]),
+        **{f"{v}_vs_{base}": {route: median(x) for route, x in rr.get(f"{v}_vs_{base}", {}).items()}
+           for v in VARIANTS for base in ("gunicorn", "seed")},
+        **{f"{v}_{what}": median(lat.get(f"{v}_{what}", []))
+           for v in ["bare", *VARIANTS] for what in ("p99_vs_gunicorn", "p50_minus_gunicorn_ms")},
+        **{f"{a}_vs_{b}": {route: median(x) for route, x in rr.get(f"{a}_vs_{b}", {}).items()}
+           for a, b in GAP_STEPS},
+        "again_s": c["single"]["again_s"],
+        "fleet_vs_single": c["fleet"]["first_vs_single"] if "fleet" in c else None,
+    }
+    out["ablations"] = ablation_costs(rr.get("ablations", {}))
+    slow = results["slow_clients"]
+    out["ours_slow_clients"] = round(slow["ours"]["with"]["rps"] / slow["ours"]["without"]["rps"], 2)
+    out["gunicorn_slow_clients"] = round(slow["gunicorn"]["with"]["rps"] / slow["gunicorn"]["without"]["rps"], 2)
+    return out
+
+
+def ablation_costs(rounds):
+    """Per ablation and route: the median ratio ablated ÷ ours, what the feature costs (in % of
+    throughput), and whether it is a default that costs more than ABLATION_FLAG_PCT."""
+    out = {}
+    for ablation in ABLATIONS:
+        for route, values in rounds.get(ablation.key, {}).items():
+            ratio = median(values)
+            cost = feature_cost_pct(ratio, ablation.direction)
+            out.setdefault(ablation.key, {})[route] = {
+                "ratio": ratio, "cost_pct": cost,
+                "flag": ablation.direction == "off" and cost is not None and cost > ABLATION_FLAG_PCT}
+    return out
