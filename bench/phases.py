@@ -28,6 +28,12 @@ FILE_PHASES = {
     "tasks/app_build.yml": FILES,
     "tasks/app_startcheck.yml": CHECKS,
     "tasks/app_pre_switch.yml": SERVICES,
+    "tasks/app_commands.yml": SERVICES,
+    "tasks/post_switch.yml": SERVICES,
+    "tasks/lock.yml": CHECKS,
+    "tasks/lock_release.yml": FILES,
+    "tasks/history.yml": FILES,
+    "tasks/failed.yml": FILES,
     "tasks/app_switch.yml": FILES,
     "tasks/gunicorn.yml": FILES,
     "tasks/workers.yml": FILES,
@@ -48,6 +54,7 @@ FILE_PHASES = {
     "tasks/rotation.yml": None,
     "tasks/rotation_lb.yml": None,
     "tasks/status.yml": None,
+    "tasks/finish.yml": None,
 }
 # The tasks whose phase is not their file's.
 TASK_PHASES = {
