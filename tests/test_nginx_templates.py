@@ -568,9 +568,11 @@ def test_with_scope_locations_only_the_locations_that_ask_need_a_login(served, r
 
 
 def test_a_client_cannot_set_the_prefix_the_app_sees(served):
+    """Nginx sends no prefix of the client's: no X-Forwarded-Prefix without flask_nginx_url_prefix,
+    and no SCRIPT_NAME header (Gunicorn would take it; Nginx drops names with '_')."""
     served("live-allow", 18084)
-    seen = upstream_saw(18084, "/office/x", headers={"X-Forwarded-Prefix": "/evil"})
-    assert "x-forwarded-prefix" not in seen["headers"], seen
+    seen = upstream_saw(18084, "/office/x", headers={"X-Forwarded-Prefix": "/evil", "SCRIPT_NAME": "/evil"})
+    assert "x-forwarded-prefix" not in seen["headers"] and "script_name" not in seen["headers"], seen
 
 
 def shared_includes(rendered):
