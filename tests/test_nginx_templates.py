@@ -225,7 +225,9 @@ EXPECTATIONS = [
     # holds everything under the prefix; nothing else is served.
     expect("live-shop", FRONT, "front-names", r"^ *server_name shared\.test;$"),
     expect("live-shop", FRONT, "front-includes-apps", r"^ *include \S+/fronts/shared\.test/\*\.conf;$"),
-    expect("live-shop", FRONT, "front-404-elsewhere", r"^ *location / \{\n *return 404;\n *\}"),
+    expect("live-shop", FRONT, "front-404-elsewhere", r"^    location / \{\n        return 404;\n    \}\n\}$"),
+    expect("url-prefix-tls-login", FRONT_TLS, "front-https-404-elsewhere",
+           r"^    location / \{\n        return 404;\n    \}\n\}$"),
     expect("live-shop", FRONT, "front-no-app-log", r"flask_nginx_shop|shop_gunicorn", present=False),
     expect("live-shop", FRONT, "front-error-pages", r"^ *location \^~ /flask-nginx-errors/ \{\n *internal;"),
     expect("live-shop", MOUNT, "redirect-to-slash", r"^location = /shop \{\n *return 301 /shop/\$is_args\$args;\n\}"),
