@@ -93,7 +93,9 @@ def test_a_bad_access_value_is_refused_by_name_with_what_is_allowed(case):
     {"flask_nginx_client_allow": ["192.0.2.0/24", "198.51.100.7", "2001:db8::/32", "::1"]},
     {"flask_nginx_basic_auth_users": {"editor": SECRET}, "flask_nginx_basic_auth_scope": "locations",
      "flask_nginx_locations": [{"path": "/admin/", "basic_auth": "yes", "allow": []}]},
-], ids=["prefix", "prefix-punctuation", "users", "networks", "location-login"])
+    # null (as the argument spec may fill in a suboption) is unset.
+    {"flask_nginx_locations": [{"path": "/ws/", "basic_auth": None, "allow": None}]},
+], ids=["prefix", "prefix-punctuation", "users", "networks", "location-login", "location-nulls"])
 def test_good_access_values_pass(overrides):
     planned(**overrides)
 

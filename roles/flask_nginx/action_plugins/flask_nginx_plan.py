@@ -426,8 +426,8 @@ RULES = [
          "a list of IPv4 or IPv6 addresses or networks without host bits (e.g. 192.0.2.0/24, 2001:db8::/32); "
          "[] = every client"),
     Rule("flask_nginx_locations",
-         lambda v, c: all(isinstance(loc.get("basic_auth", False), bool) and _networks_ok(loc.get("allow", []))
-                          for loc in v["flask_nginx_locations"]),
+         lambda v, c: all((loc.get("basic_auth") is None or isinstance(loc["basic_auth"], bool))
+                          and (loc.get("allow") is None or _networks_ok(loc["allow"])) for loc in v["flask_nginx_locations"]),
          "each entry's basic_auth true or false, and its allow a list of IPv4 or IPv6 addresses or networks without host "
          "bits (e.g. 10.0.0.0/8); allow: [] = every client on that path",
          value=lambda v, c: [{"path": loc.get("path"), "basic_auth": loc.get("basic_auth"), "allow": loc.get("allow")}
