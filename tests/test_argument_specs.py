@@ -78,6 +78,8 @@ BAD = {
     "app-root-usr-share": ({"flask_nginx_app_root": "/usr/share/app"}, refused("flask_nginx_app_root", "/usr/share/app")),
     "worker-class-eventlet": ({"flask_nginx_gunicorn_worker_class": "eventlet"},
                               choices("flask_nginx_gunicorn_worker_class")),
+    "basic-auth-scope-word": ({"flask_nginx_basic_auth_scope": "everything"}, choices("flask_nginx_basic_auth_scope")),
+    "url-prefix-trailing-slash": ({"flask_nginx_url_prefix": "/shop/"}, refused("flask_nginx_url_prefix", "/shop/")),
     "ipv6-maybe": ({"flask_nginx_ipv6": "maybe"}, choices("flask_nginx_ipv6")),
     "gzip-level-10": ({"flask_nginx_gzip_comp_level": 10}, choices("flask_nginx_gzip_comp_level")),
     "wsgi-app-without-callable": ({"flask_nginx_wsgi_app": "app"}, refused("flask_nginx_wsgi_app", "app")),

@@ -1,5 +1,6 @@
 """The role's Nginx files, rendered by Ansible for several inputs, pass the real `nginx -t`;
 two of them are served by a real Nginx (request ids from trusted proxies only)."""
+import base64
 import http.client
 import json
 import os
@@ -7,11 +8,13 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import ROLE, SAMPLE_APP, main_conf, nginx_binary, nginx_t, plan, plan_module
+from conftest import ROLE, SAMPLE_APP, main_conf, nginx_binary, nginx_t, plan, plan_module, role_module
 
 ROBOTS = 'location = /robots.txt { return 200 "User-agent: *\\nDisallow:\\n"; }'
 SITE, DEFAULT_80, UP, LIM = "flaskapp.conf", "flask-nginx-default-80.conf", "flask-nginx-upstream-flaskapp.conf", "flask-nginx-limits-flaskapp.conf"
@@ -20,6 +23,8 @@ UPG = "flask-nginx-upgrade-map.conf"
 # The micro-cache's zone and maps: always rendered, without a directive while flask_nginx_cache_paths is empty.
 CACHE = "flask-nginx-cache-flaskapp.conf"
 
+# Served for real: their own ports, no default server, unbuffered log.
+LIVE = {"flask_nginx_default_server": False, "flask_nginx_ipv6": "never", "flask_nginx_access_log_buffer": ""}
 # name -> (variables over the role's defaults, the files the role renders). Each
 # case is a made-up host of its own; the role's real plan decides the rest.
 CASES = {
@@ -77,9 +82,47 @@ CASES = {
     "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
                                               "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
                                               "flask_nginx_metrics": True}, [CACHE, DEFAULT_80, LIM, LOG, STUB, UPG, UP, SITE]),
+    # Access: a URL prefix (the app mounted in the server block of its first name), logins,
+    # allowed clients. The live-* ones are served for real, in front of ECHO's upstreams.
+    "url-prefix-tls-login": ({"flask_nginx_url_prefix": "/shop", "flask_nginx_server_names": ["tls-prefix.test"],
+                              "flask_nginx_tls_mode": "selfsigned", "flask_nginx_hsts": True,
+                              "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"},
+                              "flask_nginx_client_allow": ["192.0.2.0/24"]},
+                             [CACHE, "flask-nginx-default-443.conf", DEFAULT_80, "flask-nginx-front-tls-prefix.test.conf", LIM, LOG,
+                              UPG, UP]),
+    "live-login": ({**LIVE, "flask_nginx_http_port": 18083, "flask_nginx_gunicorn_bind": "127.0.0.1:18190",
+                    "flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
+                    "flask_nginx_acme_webroot": "{{ render_dir }}/../acme-webroot",
+                    "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"},
+                    "flask_nginx_locations": [{"path": "/public/", "basic_auth": False},
+                                              {"path": "/admin/", "allow": ["10.0.0.0/8"]}]}, [CACHE, LIM, LOG, UPG, UP, SITE]),
+    "live-allow": ({**LIVE, "flask_nginx_http_port": 18084, "flask_nginx_gunicorn_bind": "127.0.0.1:18190",
+                    "flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
+                    "flask_nginx_acme_webroot": "{{ render_dir }}/../acme-webroot",
+                    "flask_nginx_client_allow": ["10.0.0.0/8", "2001:db8::/32"],
+                    # Logins on one location only (scope locations).
+                    "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"}, "flask_nginx_basic_auth_scope": "locations",
+                    "flask_nginx_locations": [{"path": "/office/", "allow": ["127.0.0.0/8"]}, {"path": "/everyone/", "allow": []},
+                                              {"path": "/editors/", "allow": ["127.0.0.0/8"], "basic_auth": True}]},
+                   [CACHE, LIM, LOG, UPG, UP, SITE]),
 }
+# Two apps with prefixes under one name, one port: one server block, both files in it. Checked
+# and served together (test_two_apps_with_prefixes_share_one_server_block).
+SHARED = {
+    f"live-{app}": ({**LIVE, "flask_nginx_app_name": app, "flask_nginx_url_prefix": f"/{app}",
+                     "flask_nginx_server_names": ["shared.test"],
+                     "flask_nginx_http_port": 18086, "flask_nginx_gunicorn_bind": f"127.0.0.1:{port}",
+                     "flask_nginx_locations": [{"path": "/ws/", "websocket": True}, {"path": "= /api/stream", "buffering": False}]},
+          ["flask-nginx-front-shared.test.conf", f"flask-nginx-limits-{app}.conf", f"flask-nginx-log-{app}.conf", UPG,
+           f"flask-nginx-upstream-{app}.conf"])
+    for app, port in (("shop", 18191), ("blog", 18192))}
 # Unbalanced brace: proves that the check below can fail.
 BROKEN = {"broken-extra-config": ({"flask_nginx_extra_config": "location /broken {\n    return 200;"}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE])}
+
+
+FRONT, FRONT_TLS = "flask-nginx-front-shared.test.conf", "flask-nginx-front-tls-prefix.test.conf"
+# An app's file in a shared server block: beside the cases, in its server block's directory.
+MOUNT, MOUNT_TLS = "../../fronts/shared.test/shop.conf", "../../fronts/tls-prefix.test/flaskapp.conf"
 
 
 def expect(case, file, what, regex, present=True):
@@ -181,6 +224,49 @@ EXPECTATIONS = [
            r"listen 80;\n(.*\n)*? *return 301 https://www\.example\.com:8443\$request_uri;$"),
     *(expect("defaults", SITE, f"blank-{header}", rf'^ *proxy_set_header {header} "";$')
       for header in ("X-Forwarded-Prefix", "X-Forwarded-Server", "X-Original-URL", "X-Forwarded-Ssl")),
+    # Access: without settings, no login, no allow list, no health location of its own.
+    expect("defaults", SITE, "no-login", r"auth_basic", present=False),
+    expect("defaults", SITE, "no-allow-list", r"^ *(allow|deny) ", present=False),
+    expect("defaults", SITE, "no-health-location", r"location = /healthz", present=False),
+    expect("defaults", SITE, "authorization-passed", r"proxy_set_header Authorization", present=False),
+    # flask_nginx_url_prefix: the server block of the first name includes the app's file, which
+    # holds everything under the prefix; nothing else is served.
+    expect("live-shop", FRONT, "front-names", r"^ *server_name shared\.test;$"),
+    expect("live-shop", FRONT, "front-includes-apps", r"^ *include \S+/fronts/shared\.test/\*\.conf;$"),
+    expect("live-shop", FRONT, "front-404-elsewhere", r"^    location / \{\n        return 404;\n    \}\n\}$"),
+    expect("url-prefix-tls-login", FRONT_TLS, "front-https-404-elsewhere",
+           r"^    location / \{\n        return 404;\n    \}\n\}$"),
+    expect("live-shop", FRONT, "front-no-app-log", r"flask_nginx_shop|shop_gunicorn", present=False),
+    expect("live-shop", FRONT, "front-error-pages", r"^ *location \^~ /flask-nginx-errors/ \{\n *internal;"),
+    expect("live-shop", MOUNT, "redirect-to-slash", r"^location = /shop \{\n *return 301 /shop/\$is_args\$args;\n\}"),
+    expect("live-shop", MOUNT, "app-location", r"^location \^~ /shop/ \{\n(.*\n)*? *access_log \S+ flask_nginx_shop_json;"),
+    expect("live-shop", MOUNT, "static-under-prefix", r"^    location /shop/static/ \{\n *alias \S+/current-live-shop/app/static/;$"),
+    expect("live-shop", MOUNT, "locations-under-prefix", r"^    location /shop/ws/ \{\n(.*\n)*? *proxy_set_header Upgrade"),
+    expect("live-shop", MOUNT, "exact-location-under-prefix", r"^    location = /shop/api/stream \{\n(.*\n)*? *proxy_buffering off;"),
+    expect("live-shop", MOUNT, "proxied-under-prefix", r"^    location /shop/ \{\n *proxy_pass http://shop_gunicorn;$"),
+    expect("live-shop", MOUNT, "prefix-sent", r'^ *proxy_set_header X-Forwarded-Prefix "/shop";$'),
+    expect("live-shop", MOUNT, "no-server-only-directive", r"client_header_timeout|/flask-nginx-errors/ \{", present=False),
+    expect("url-prefix-tls-login", FRONT_TLS, "front-tls", r"^ *listen 443 ssl( http2)?;\n(.*\n)*? *ssl_certificate "),
+    expect("url-prefix-tls-login", FRONT_TLS, "front-redirects-http", r"^ *return 301 https://\$host\$request_uri;$"),
+    expect("url-prefix-tls-login", MOUNT_TLS, "hsts-again-in-app", r"^    add_header Strict-Transport-Security \"max-age="),
+    expect("url-prefix-tls-login", MOUNT_TLS, "site-login",
+           r'^    auth_basic "flaskapp";\n    auth_basic_user_file \S+/url-prefix-tls-login\.htpasswd;$'),
+    expect("url-prefix-tls-login", MOUNT_TLS, "site-allow-list", r"^    allow 192\.0\.2\.0/24;\n    deny all;$"),
+    expect("url-prefix-tls-login", MOUNT_TLS, "health-open-to-loopback",
+           r"^    location = /shop/healthz \{\n *auth_basic off;\n *allow 127\.0\.0\.1;\n *allow ::1;\n"
+           r" *allow 192\.0\.2\.0/24;\n *deny all;\n *proxy_pass "),
+    expect("url-prefix-tls-login", MOUNT_TLS, "password-kept-from-app",
+           r'^    location /shop/ \{\n(.*\n)*? *proxy_set_header Authorization "";$'),
+    # flask_nginx_basic_auth_users and the locations' basic_auth and allow.
+    expect("live-login", SITE, "acme-open", r"location \^~ /\.well-known/acme-challenge/ \{\n(.*\n)*? *auth_basic off;\n"
+           r" *allow all;\n *\}"),
+    expect("live-login", SITE, "location-without-login", r"^    location /public/ \{\n *auth_basic off;$"),
+    expect("live-login", SITE, "location-allow-list", r"^    location /admin/ \{\n *allow 10\.0\.0\.0/8;\n *deny all;$"),
+    expect("live-allow", SITE, "location-open-to-all", r"^    location /everyone/ \{\n *allow all;$"),
+    expect("live-allow", SITE, "login-on-one-location",
+           r'^    location /editors/ \{\n *auth_basic "flaskapp";\n *auth_basic_user_file \S+;\n *allow 127\.0\.0\.0/8;\n'
+           r' *deny all;$'),
+    expect("live-allow", SITE, "no-site-login", r'^    auth_basic "', present=False),
 ]
 
 
@@ -200,26 +286,42 @@ def rendered(tmp_path_factory, nginx):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-days", "1", "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
                    check=True, capture_output=True, timeout=30)
-    hosts = {name: {"flask_nginx_app_src": SAMPLE_APP, **variables} for name, (variables, _) in (CASES | BROKEN).items()}
-    tls = {"tls": {"cert": str(cert), "key": str(key)}}  # files nginx -t must open on this machine
+    hosts = {name: {"flask_nginx_app_src": SAMPLE_APP, **variables}
+             for name, (variables, _) in (CASES | BROKEN | SHARED).items()}
+    # Files nginx -t must open on this machine; a shared server block's apps beside the cases,
+    # in a directory per server block.
+    entries = {"tls": {"cert": str(cert), "key": str(key)},
+               "access": {"mount_dir": str(out) + "/fronts/{{ flask_nginx_server_names | first | lower }}",
+                          "password_file": str(out) + "/{{ inventory_hostname }}.htpasswd"}}
     facts = {
         "__flask_nginx_access_log": str(out) + "/{{ inventory_hostname }}.access.log",
         "__flask_nginx_error_log": str(out) + "/{{ inventory_hostname }}.error.log",
         "__flask_nginx_cache_dir": str(out) + "/{{ inventory_hostname }}.cache",
+        # Static files of the live cases from a directory of this machine.
+        "__flask_nginx_current": "{{ '" + str(out) + "/current-' ~ inventory_hostname if inventory_hostname.startswith('live-')"
+                                 " else flask_nginx_app_root ~ '/current' }}",
     }
-    result, _ = plan(out, {"all": {"hosts": hosts}}, facts, plan_entries=tls)
+    result, _ = plan(out, {"all": {"hosts": hosts}}, facts, plan_entries=entries)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     return out / "rendered"
 
 
-@pytest.mark.parametrize("case", CASES | BROKEN)
+def host_order(directory):
+    """The rendered files of DIRECTORY in the order Nginx reads them on a host: conf.d (log formats,
+    limits, upstreams) before the sites (a shared server block's name sorts before them)."""
+    files = sorted(directory.glob("*.conf"))
+    conf_d = [f for f in files if re.match(r"flask-nginx-(upgrade-map|log-|limits-|upstream-|stub-status)", f.name)]
+    return conf_d + [f for f in files if f not in conf_d]
+
+
+@pytest.mark.parametrize("case", CASES | BROKEN | SHARED)
 def test_role_renders_its_files(rendered, case):
-    assert sorted(path.name for path in (rendered / case).iterdir()) == (CASES | BROKEN)[case][1]
+    assert sorted(path.name for path in (rendered / case).iterdir()) == (CASES | BROKEN | SHARED)[case][1]
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_nginx_accepts(nginx, rendered, tmp_path, case):
-    result = nginx_t(nginx, [rendered / case / "*.conf"], tmp_path)
+    result = nginx_t(nginx, host_order(rendered / case), tmp_path)
     assert result.returncode == 0, f"nginx -t rejected case {case}:\n{result.stderr}"
     assert "[warn]" not in result.stderr, result.stderr
 
@@ -282,13 +384,13 @@ def test_request_id_is_taken_from_trusted_proxies_only(nginx, rendered, tmp_path
     assert entry["request_id"] == got and entry["uri"] == "/api/info", entry
 
 
-def live_nginx(nginx, rendered, tmp_path, case, port):
-    """A real Nginx on CASE's rendered files, answering on PORT; returns the process. Run by root,
-    its workers are root too: they must reach the test's cache, under root's private temporary
-    directory (as `nobody`, Nginx's default, they could not)."""
-    conf = main_conf([rendered / case / "*.conf"], tmp_path)
-    directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
-    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", directives],
+def live_nginx(nginx, rendered, tmp_path, case, port, includes=None):
+    """A real Nginx on CASE's rendered files (or INCLUDES), answering on PORT; returns the process.
+    Run by root, its workers are root too: as `nobody`, Nginx's default, they could not reach the
+    test's files (static files, a password file, the cache) in pytest's private directories."""
+    conf = main_conf(includes or host_order(rendered / case), tmp_path)
+    settings = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    server = subprocess.Popen([nginx, "-p", tmp_path, "-e", tmp_path / "error.log", "-c", conf, "-g", settings],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(50):
         try:
@@ -365,3 +467,201 @@ def test_every_access_log_line_decodes_as_utf8_json_whatever_a_client_sends(ngin
     entry = json.loads(lines[0].decode("utf-8"))  # strict: no surrogateescape, no replacement
     for field, value in logged.items():
         assert entry[field] == value, entry
+
+
+# ---------------------------------------------------------------------------
+# Access, served for real: a URL prefix, logins, allowed clients, in front of small upstreams.
+# ---------------------------------------------------------------------------
+
+class _Echo(BaseHTTPRequestHandler):
+    """An upstream that answers with what reached it: its port, the path, the headers."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = json.dumps({"port": self.server.server_port, "path": self.path,
+                           "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo():
+    """The upstreams the live access cases point at (flask_nginx_gunicorn_bind)."""
+    servers = [ThreadingHTTPServer(("127.0.0.1", port), _Echo) for port in (18190, 18191, 18192)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def fetch(port, path, host="localhost", login=None, headers=None):
+    """GET PATH from the Nginx on PORT; returns (status, headers, body as text)."""
+    sent = {"Host": host, **(headers or {})}
+    if login:
+        sent["Authorization"] = "Basic " + base64.b64encode(":".join(login).encode()).decode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=sent)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        connection.close()
+
+
+def upstream_saw(port, path, **kwargs):
+    status, _, body = fetch(port, path, **kwargs)
+    assert status == 200, (path, status, body)
+    return json.loads(body)
+
+
+@pytest.fixture
+def served(nginx, rendered, tmp_path, echo):
+    """Serve a live case (or several, with INCLUDES) for the test's requests."""
+    started = []
+
+    def serve(case, port, includes=None, static=None):
+        for name, text in (static or {}).items():
+            target = rendered.parent / f"current-{case}" / "app" / "static" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        here = tmp_path / f"nginx-{len(started)}"
+        here.mkdir()
+        started.append(live_nginx(nginx, rendered, here, case, port, includes))
+
+    yield serve
+    for server in started:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+LOGIN = ("editor", "s3cret-Test-pw")
+
+
+def write_password_file(rendered, case, users):
+    """The password file of CASE as the role writes it (flask_nginx_htpasswd, on the host)."""
+    module = role_module("flask_nginx_htpasswd")
+    (rendered.parent / f"{case}.htpasswd").write_text(module.content(users, None))
+
+
+def challenge(rendered, token):
+    path = rendered.parent / "acme-webroot" / ".well-known" / "acme-challenge" / token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{token}.key-authorization")
+    return f"/.well-known/acme-challenge/{token}"
+
+
+def test_the_whole_site_needs_a_login_except_the_health_path_and_acme_challenges(served, rendered):
+    write_password_file(rendered, "live-login", dict([LOGIN]))
+    token = challenge(rendered, "login-token")
+    served("live-login", 18083, static={"site.css": "body {}"})
+    status, headers, _ = fetch(18083, "/api/info")
+    assert status == 401 and headers["www-authenticate"] == 'Basic realm="flaskapp"', headers
+    assert fetch(18083, "/api/info", login=("editor", "wrong"))[0] == 401
+    assert fetch(18083, "/api/info", login=("nobody", LOGIN[1]))[0] == 401
+    seen = upstream_saw(18083, "/api/info?q=1", login=LOGIN)
+    assert seen["path"] == "/api/info?q=1"
+    assert "authorization" not in seen["headers"], seen  # Nginx checked it: the app never sees the password
+    assert fetch(18083, "/static/site.css")[0] == 401  # static files are the site too
+    assert fetch(18083, "/static/site.css", login=LOGIN)[2] == "body {}"
+    assert upstream_saw(18083, "/healthz")["path"] == "/healthz"
+    assert fetch(18083, token)[2] == "login-token.key-authorization"
+
+
+def test_a_location_can_be_open_or_allowed_to_some_clients_only_within_a_login_site(served, rendered):
+    write_password_file(rendered, "live-login", dict([LOGIN]))
+    served("live-login", 18083)
+    # basic_auth: false - the app's own Authorization (a token) reaches it.
+    seen = upstream_saw(18083, "/public/x", headers={"Authorization": "Bearer app-token"})
+    assert seen["headers"]["authorization"] == "Bearer app-token"
+    # allow: [10.0.0.0/8] - from 127.0.0.1, refused with or without a login.
+    assert fetch(18083, "/admin/x", login=LOGIN)[0] == 403
+    assert fetch(18083, "/admin/x")[0] == 403  # allow comes before the login: no prompt
+    assert upstream_saw(18083, "/healthz")["path"] == "/healthz"  # the health check still works
+
+
+def test_only_allowed_clients_reach_the_site_and_loopback_its_health_path(served, rendered):
+    token = challenge(rendered, "allow-token")
+    served("live-allow", 18084, static={"site.css": "body {}"})
+    assert fetch(18084, "/api/info")[0] == 403  # 127.0.0.1 is not in 10.0.0.0/8 or 2001:db8::/32
+    assert fetch(18084, "/static/site.css")[0] == 403
+    assert upstream_saw(18084, "/healthz")["path"] == "/healthz"  # loopback: the role's own health check
+    assert upstream_saw(18084, "/office/x")["path"] == "/office/x"  # allow: [127.0.0.0/8]
+    assert upstream_saw(18084, "/everyone/x")["path"] == "/everyone/x"  # allow: []
+    assert fetch(18084, token)[2] == "allow-token.key-authorization"  # the CA is never refused
+
+
+def test_with_scope_locations_only_the_locations_that_ask_need_a_login(served, rendered):
+    write_password_file(rendered, "live-allow", dict([LOGIN]))
+    served("live-allow", 18084)
+    assert upstream_saw(18084, "/office/x")["path"] == "/office/x"  # no login asked
+    assert fetch(18084, "/editors/x")[0] == 401
+    assert upstream_saw(18084, "/editors/x", login=LOGIN)["path"] == "/editors/x"
+    assert upstream_saw(18084, "/healthz")["path"] == "/healthz"
+
+
+def test_a_client_cannot_set_the_prefix_the_app_sees(served):
+    """Nginx sends no prefix of the client's: no X-Forwarded-Prefix without flask_nginx_url_prefix,
+    and no SCRIPT_NAME header (Gunicorn would take it; Nginx drops names with '_')."""
+    served("live-allow", 18084)
+    seen = upstream_saw(18084, "/office/x", headers={"X-Forwarded-Prefix": "/evil", "SCRIPT_NAME": "/evil"})
+    assert "x-forwarded-prefix" not in seen["headers"] and "script_name" not in seen["headers"], seen
+
+
+def shared_includes(rendered):
+    """Both apps' files: the shared server block and upstream, log and limits of each (the
+    WebSocket map, the same for every app, once)."""
+    return [*(rendered / "live-blog" / f"flask-nginx-{kind}-blog.conf" for kind in ("log", "limits", "upstream")),
+            *host_order(rendered / "live-shop")]
+
+
+def test_two_apps_with_prefixes_share_one_server_block(nginx, rendered, tmp_path):
+    """Each app writes the server block of their name alike, and Nginx takes both apps in it
+    with no warning (no second server block for one name)."""
+    front = "flask-nginx-front-shared.test.conf"
+    assert (rendered / "live-shop" / front).read_text() == (rendered / "live-blog" / front).read_text()
+    mounts = rendered.parent / "fronts" / "shared.test"
+    assert sorted(path.name for path in mounts.iterdir()) == ["blog.conf", "shop.conf"]
+    result = nginx_t(nginx, shared_includes(rendered), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
+
+
+def test_two_server_blocks_for_one_name_are_what_nginx_warns_about(nginx, rendered, tmp_path):
+    """Why apps without a prefix cannot share a name (nginx_apply.yml refuses this warning)."""
+    result = nginx_t(nginx, [rendered / "defaults" / "*.conf", rendered / "no-gzip-unbuffered-log" / SITE], tmp_path)
+    assert 'conflicting server name "localhost"' in result.stderr, result.stderr
+
+
+def test_each_app_under_its_prefix_gets_its_own_paths_and_the_prefix_from_nginx(served, rendered):
+    served("live-shop", 18086, includes=shared_includes(rendered))
+    for app, port in (("shop", 18191), ("blog", 18192)):
+        seen = upstream_saw(18086, f"/{app}/api/info?x=1", host="shared.test", headers={"X-Forwarded-Prefix": "/evil"})
+        # The whole path: Gunicorn takes SCRIPT_NAME (the prefix, from the unit) off PATH_INFO.
+        assert (seen["port"], seen["path"]) == (port, f"/{app}/api/info?x=1"), seen
+        assert seen["headers"]["x-forwarded-prefix"] == f"/{app}", seen  # never the client's
+        assert upstream_saw(18086, f"/{app}/healthz", host="shared.test")["port"] == port
+    status, headers, _ = fetch(18086, "/shop?x=1", host="shared.test")
+    assert status == 301 and headers["location"].endswith("/shop/?x=1"), headers
+    assert fetch(18086, "/", host="shared.test")[0] == 404
+    assert fetch(18086, "/shopping/", host="shared.test")[0] == 404
+    assert fetch(18086, "/static/app.css", host="shared.test")[0] == 404
+
+
+def test_static_files_of_an_app_with_a_prefix_are_served_from_disk_under_it(served, rendered):
+    for app in ("shop", "blog"):
+        target = rendered.parent / f"current-live-{app}" / "app" / "static" / "app.css"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"/* {app} */")
+    served("live-shop", 18086, includes=shared_includes(rendered))
+    for app in ("shop", "blog"):
+        status, headers, body = fetch(18086, f"/{app}/static/app.css", host="shared.test")
+        assert (status, body) == (200, f"/* {app} */"), (status, body)
+        assert "cache-control" in headers or "expires" in headers, headers
+    assert fetch(18086, "/shop/static/missing.css", host="shared.test")[0] == 404

@@ -3,7 +3,7 @@ The default scenario deploys it as "plain" to show that its log lines reach the 
 with the id of the request they were written for, and only those."""
 import logging
 
-from flask import Flask, request
+from flask import Flask, request, url_for
 
 log = logging.getLogger("plain.work")
 log.warning("plain app imported, outside any request")
@@ -27,3 +27,10 @@ def log_word(word):
 def upgrade_headers():
     """The hop-by-hop headers that reached the app (a WebSocket location in front)."""
     return {"upgrade": request.headers.get("Upgrade"), "connection": request.headers.get("Connection")}
+
+
+@app.get("/where")
+def where():
+    """Where the app thinks it is: its root, its own path and the links it builds."""
+    return {"script_root": request.script_root, "path": request.path, "self": url_for("where"),
+            "static": url_for("static", filename="plain.css"), "forwarded_prefix": request.headers.get("X-Forwarded-Prefix")}

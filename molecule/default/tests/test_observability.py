@@ -131,14 +131,14 @@ def test_app_logs_the_request_id(host, http):
 
 
 # "plain" (molecule/default/plain_app) knows nothing about the role and configures no logging;
-# it runs with the role's defaults.
+# it runs with the role's defaults, under the URL prefix /plain.
 PLAIN_UNIT = "gunicorn-plain.service"
 
 
 def test_an_app_without_logging_config_logs_with_the_id_of_its_request(host, http):
     """app.logger and a module's logging.getLogger(...) lines written while handling a
     request reach the journal, each with that request's id."""
-    status, headers, body = http.get("/log/hello", host_header="plain.test")
+    status, headers, body = http.get("/plain/log/hello", host_header="plain.test")
     assert status == 200, body
     request_id = headers["x-request-id"]
     wanted = [rf"^request_id={request_id} WARNING \[app\] app.logger says hello$",
@@ -157,12 +157,12 @@ def test_a_line_written_outside_a_request_carries_no_request_id(host):
 def test_gunicorn_writes_no_access_line_by_default(host, http):
     """flask_nginx_gunicorn_access_log is false by default: Nginx's access log is the record
     of every request, the journal has none of Gunicorn's access lines."""
-    _, headers, _ = http.get("/healthz", host_header="plain.test")
+    _, headers, _ = http.get("/plain/healthz", host_header="plain.test")
     request_id = headers["x-request-id"]
-    http.get("/log/after", host_header="plain.test")  # a later line: the journal has caught up
+    http.get("/plain/log/after", host_header="plain.test")  # a later line: the journal has caught up
     journal = read_journal(host, PLAIN_UNIT, lambda text: "app.logger says after" in text)
     assert "app.logger says after" in journal, journal[-2000:]
-    assert request_id not in journal and '"GET /healthz' not in journal, journal[-2000:]
+    assert request_id not in journal and '"GET /plain/healthz' not in journal, journal[-2000:]
 
 
 def test_client_sent_request_id_is_ignored_from_an_untrusted_address(host, http):
@@ -248,7 +248,7 @@ def test_stub_status_answers_on_loopback(host):
 def test_a_websocket_location_passes_no_other_upgrade_to_gunicorn(http, upgrade):
     """Only a WebSocket upgrade goes through a WebSocket location: another Upgrade token
     (h2c smuggling) reaches Gunicorn as neither Upgrade nor Connection: upgrade."""
-    seen = http.json("/ws/headers", "-H", f"Upgrade: {upgrade}", "-H", "Connection: Upgrade, HTTP2-Settings",
+    seen = http.json("/plain/ws/headers", "-H", f"Upgrade: {upgrade}", "-H", "Connection: Upgrade, HTTP2-Settings",
                      host_header="plain.test")
     assert seen["upgrade"] is None, seen
     assert "upgrade" not in (seen["connection"] or "").lower(), seen

@@ -614,6 +614,44 @@ RULES = [
          lambda v, c: isinstance(v["flask_nginx_app_exclude"], list) and all(
              isinstance(p, str) and p.strip("/") and not any(ch in p for ch in "\0\n\r") for p in v["flask_nginx_app_exclude"]),
          "a list of shell patterns (non-empty strings on one line; '/x' matches from the app's directory)"),
+    # Access (the plan's `access`, below): the URL prefix, logins, allowed clients.
+    Rule("flask_nginx_url_prefix", lambda v, c: _prefix_ok(v["flask_nginx_url_prefix"]),
+         "empty (the app at /) or a URL path without a trailing '/', e.g. /shop: segments of letters, digits, '.', '_', "
+         "'~' and '-', none starting with '.'; not /flask-nginx-errors (the role's error pages)"),
+    Rule("flask_nginx_app_env",
+         lambda v, c: not v["flask_nginx_url_prefix"] or "SCRIPT_NAME" not in v["flask_nginx_app_env"],
+         "no SCRIPT_NAME with flask_nginx_url_prefix: the role gives Gunicorn SCRIPT_NAME from the prefix (only the keys "
+         "are shown here)",
+         value=lambda v, c: list(v["flask_nginx_app_env"])),
+    # The passwords themselves are never shown, only the user names.
+    Rule("flask_nginx_basic_auth_users", lambda v, c: _users_ok(v["flask_nginx_basic_auth_users"]),
+         "a dict of user name to password (from Ansible Vault): names of letters, digits, '.', '_', '@' and '-' (at most "
+         "64, no ':'); each password a non-empty string without a line break (only the names are shown here)",
+         value=lambda v, c: (sorted(str(u) for u in v["flask_nginx_basic_auth_users"])
+                             if isinstance(v["flask_nginx_basic_auth_users"], dict) else "(not a dict)")),
+    Rule("flask_nginx_client_allow", lambda v, c: _networks_ok(v["flask_nginx_client_allow"]),
+         "a list of IPv4 or IPv6 addresses or networks without host bits (e.g. 192.0.2.0/24, 2001:db8::/32); "
+         "[] = every client"),
+    Rule("flask_nginx_locations",
+         lambda v, c: all((loc.get("basic_auth") is None or isinstance(loc["basic_auth"], bool))
+                          and (loc.get("allow") is None or _networks_ok(loc["allow"])) for loc in v["flask_nginx_locations"]),
+         "each entry's basic_auth true or false, and its allow a list of IPv4 or IPv6 addresses or networks without host "
+         "bits (e.g. 10.0.0.0/8); allow: [] = every client on that path",
+         value=lambda v, c: [{"path": loc.get("path"), "basic_auth": loc.get("basic_auth"), "allow": loc.get("allow")}
+                             for loc in v["flask_nginx_locations"] if "basic_auth" in loc or "allow" in loc]),
+    Rule("flask_nginx_locations",
+         lambda v, c: not _auth_paths(v) or (_users_ok(v["flask_nginx_basic_auth_users"]) and bool(v["flask_nginx_basic_auth_users"])),
+         "basic_auth: true on a location needs the logins in flask_nginx_basic_auth_users",
+         value=lambda v, c: _auth_paths(v)),
+    Rule("flask_nginx_basic_auth_scope",
+         lambda v, c: v["flask_nginx_basic_auth_scope"] != "locations" or not v["flask_nginx_basic_auth_users"]
+         or bool(_auth_paths(v)),
+         "with flask_nginx_basic_auth_scope=locations, basic_auth: true on the flask_nginx_locations that need a login "
+         "(none has it, so flask_nginx_basic_auth_users would protect nothing); site = the whole site"),
+    Rule("flask_nginx_healthcheck_path",
+         lambda v, c: not _site_auth(v) or _health_path(v["flask_nginx_healthcheck_path"]) != "/",
+         "a path of its own (e.g. /healthz) with flask_nginx_basic_auth_users: the health path is open without a login, "
+         "and / would open the app's home page"),
 ]
 
 
@@ -1001,7 +1039,8 @@ def on_host(v, c, plan):
         # answers 503 with the role's page: that is the healthy answer.
         "health": {
             "url": (f"https://127.0.0.1:{https}" if runs_lb and tls_plan["enabled"]
-                    else f"http://127.0.0.1:{http}" if runs_lb else f"http://{bind}") + v["flask_nginx_healthcheck_path"],
+                    else f"http://127.0.0.1:{http}" if runs_lb else f"http://{bind}") + v["flask_nginx_url_prefix"]
+            + v["flask_nginx_healthcheck_path"],
             "status": 503 if runs_lb and v["flask_nginx_maintenance"] else 200,
             "name": names_plan["health_name"],
         },
@@ -1123,6 +1162,142 @@ def host_refusals(v, c, plan):
     return out
 
 
+# ---------------------------------------------------------------------------
+# Access: the URL prefix (and the server block apps share), logins, allowed clients
+# ---------------------------------------------------------------------------
+
+# Where the role keeps the Nginx files of access and of shared server blocks.
+ACCESS_DIR = "/etc/nginx/flask-nginx"
+_PREFIX = re.compile(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*\Z")
+_USER = re.compile(r"[A-Za-z0-9._@-]{1,64}\Z")
+_LOCATION = re.compile(r"((?:=|\^~)\s+)?(/.*)\Z", re.S)
+# The role's own health check comes from here (health.yml: 127.0.0.1).
+LOOPBACK = ["127.0.0.1", "::1"]
+
+
+def _prefix_ok(prefix):
+    return (isinstance(prefix, str) and _PREFIX.match(prefix) is not None
+            and not (prefix + "/").startswith("/flask-nginx-errors/"))
+
+
+def _users_ok(users):
+    return isinstance(users, dict) and all(
+        isinstance(name, str) and _USER.match(name) and isinstance(password, (str, int, float)) and not isinstance(password, bool)
+        and str(password) != "" and "\n" not in str(password) and "\r" not in str(password)
+        for name, password in users.items())
+
+
+def _networks_ok(networks):
+    """A list of addresses or networks Nginx's allow takes as they are (no host bits set)."""
+    import ipaddress
+    if not isinstance(networks, list):
+        return False
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=True)
+        except (ValueError, TypeError):
+            return False
+    return True
+
+
+def _auth_paths(v):
+    return [loc.get("path") for loc in v["flask_nginx_locations"] if loc.get("basic_auth") is True]
+
+
+def _site_auth(v):
+    return bool(v["flask_nginx_basic_auth_users"]) and v["flask_nginx_basic_auth_scope"] == "site"
+
+
+def _health_path(path):
+    return str(path).split("?", 1)[0]
+
+
+def front_of(v, server_names):
+    """The server block an app with a URL prefix is mounted in: named after its first server
+    name ('' without a prefix: the app has server blocks of its own)."""
+    if not v["flask_nginx_url_prefix"] or not server_names:
+        return ""
+    return server_names[0].replace("*", "_")
+
+
+def shared_tls(v, c, tls_plan, server_names):
+    """The certificate of a mounted app is its server block's, shared by every app mounted
+    there: named after the front (certbot's --cert-name, the self-signed and copied files)."""
+    front = front_of(v, server_names)
+    if not front:
+        return {**tls_plan, "cert_name": v["flask_nginx_app_name"]}
+    directory = (f"/etc/letsencrypt/live/{front}" if tls_plan["acme"] and not tls_plan["follower"]
+                 else f"/etc/flask-nginx/fronts/{front}/tls")
+    return {**tls_plan, "cert_name": front, "dir": directory, "cert": f"{directory}/fullchain.pem",
+            "key": f"{directory}/privkey.pem"}
+
+
+def access(v, c, server_names):
+    """Where the app is served (its URL prefix, the server block it is mounted in), who may
+    log in (user names only: the passwords stay in the variable) and which clients may connect,
+    for the whole site and per location."""
+    app, prefix = v["flask_nginx_app_name"], v["flask_nginx_url_prefix"]
+    front = front_of(v, server_names)
+    sites = os.path.dirname(c["__flask_nginx_site_file"])
+    mount_dir = f"{ACCESS_DIR}/fronts/{front}" if front else ""
+    users = v["flask_nginx_basic_auth_users"] or {}
+    site_allow = list(v["flask_nginx_client_allow"])
+    locations = []
+    for loc in v["flask_nginx_locations"]:
+        found = _LOCATION.match(str(loc.get("path", "")))
+        path = f"{found.group(1) or ''}{prefix}{found.group(2)}" if found else loc.get("path")
+        # login: whether Nginx asks for a login here (the site's, unless the location says).
+        login = _site_auth(v) if loc.get("basic_auth") is None else loc.get("basic_auth") is True
+        locations.append({"path": path, "basic_auth": loc.get("basic_auth"), "allow": loc.get("allow"), "login": login})
+    return {
+        "prefix": prefix,
+        # The server block of the app's names that apps with a prefix share ('' = the app's own).
+        "front": front,
+        "front_file": f"{sites}/flask-nginx-front-{front}.conf" if front else "",
+        "mount_dir": mount_dir,
+        "mount_file": f"{mount_dir}/{app}.conf" if front else "",
+        "static_url": prefix + v["flask_nginx_static_url"],
+        "health_path": prefix + _health_path(v["flask_nginx_healthcheck_path"]),
+        # Basic auth: the password file (hashed, root:www-data 0640), the whole site or only
+        # the locations that say basic_auth: true.
+        "realm": app,
+        "users": sorted(users),
+        "password_file": f"{ACCESS_DIR}/{app}.htpasswd" if users else "",
+        "site_auth": _site_auth(v),
+        # Allowed clients of the whole site; the health path also lets loopback in (the
+        # role's own health check).
+        "allow": site_allow,
+        "health_allow": unique(LOOPBACK + site_allow) if site_allow else [],
+        "locations": locations,
+        # What the probe looks for, to remove what an earlier run left (stale_files).
+        "globs": [f"{ACCESS_DIR}/fronts/*/*.conf", f"{sites}/flask-nginx-front-*.conf",
+                  f"{c['__flask_nginx_nginx_sites_enabled']}/flask-nginx-front-*.conf",
+                  c["__flask_nginx_site_file"], f"{c['__flask_nginx_nginx_sites_enabled']}/{app}.conf",
+                  f"{ACCESS_DIR}/{app}.htpasswd"],
+    }
+
+
+def stale_access_files(v, c, access_plan, found):
+    """The files an earlier run left that this one must remove before Nginx checks its new
+    files: the app's own server block once it has a prefix, its mounts in other server blocks
+    (and a shared server block with no app left), a password file no longer used."""
+    app, enabled = v["flask_nginx_app_name"], c["__flask_nginx_nginx_sites_enabled"]
+    sites = os.path.dirname(c["__flask_nginx_site_file"])
+    found = set(found or [])
+    mount = re.compile(rf"{re.escape(ACCESS_DIR)}/fronts/([^/]+)/([^/]+)\.conf\Z")
+    mounts = [(m.group(1), m.group(2), path) for path in sorted(found) if (m := mount.match(path))]
+    stale = [path for front, name, path in mounts if name == app and path != access_plan["mount_file"]]
+    for front in sorted({front for front, name, path in mounts if path in stale}):
+        if front != access_plan["front"] and not [p for f, _, p in mounts if f == front and p not in stale]:
+            stale += [p for p in (f"{sites}/flask-nginx-front-{front}.conf", f"{enabled}/flask-nginx-front-{front}.conf")
+                      if p in found]
+    if access_plan["front"]:
+        stale += [p for p in (c["__flask_nginx_site_file"], f"{enabled}/{app}.conf") if p in found]
+    if not access_plan["password_file"]:
+        stale += [p for p in [f"{ACCESS_DIR}/{app}.htpasswd"] if p in found]
+    return stale
+
+
 def make_plan(values, options, context, stage="host"):
     """The plan of one host. VALUES: the role's variables (templated, not yet coerced);
     OPTIONS: the main entry point's argument spec; CONTEXT: host, groups, hostvars, facts,
@@ -1138,7 +1313,8 @@ def make_plan(values, options, context, stage="host"):
     plan["host"] = host
     plan["names"] = names(v, c)
     plan["cache"] = cache(v, c)
-    plan["tls"] = tls(v, c, roles)
+    plan["tls"] = shared_tls(v, c, tls(v, c, roles), plan["names"]["server_names"])
+    plan["access"] = access(v, c, plan["names"]["server_names"])
     plan["units"] = units(v, c, host, roles["issues_here"])
     plan["packages"] = packages(v, c, host, plan["tls"])
     if stage == "fleet":
@@ -1146,6 +1322,13 @@ def make_plan(values, options, context, stage="host"):
     plan["listen"] = listen(v, c, host, plan["tls"], options)
     plan["tls"], more = on_host(v, c, plan)
     plan.update(more)
+    plan["access"]["stale_files"] = stale_access_files(v, c, plan["access"],
+                                                       _get(c, "probe", "globs", "access_files", default=[]))
+    if plan["access"]["front"]:
+        # A mounted app: the shared server block and the app's own file it includes.
+        plan["files"]["nginx"] = [f for f in plan["files"]["nginx"] if f["src"] != "site.conf.j2"] + [
+            {"src": "site.conf.j2", "dest": plan["access"]["front_file"], "link": True},
+            {"src": "site-mount.conf.j2", "dest": plan["access"]["mount_file"], "link": False}]
     return plan, host_refusals(v, c, plan)
 
 
@@ -1188,7 +1371,7 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
           "__flask_nginx_logrotate_packages", "__flask_nginx_metrics_packages", "__flask_nginx_nginx_versions",
-          "__flask_nginx_certbot_versions")
+          "__flask_nginx_certbot_versions", "__flask_nginx_nginx_sites_enabled")
 
 
 def load_options(role_path):
