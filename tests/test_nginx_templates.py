@@ -92,13 +92,11 @@ CASES = {
                               UPG, UP]),
     "live-login": ({**LIVE, "flask_nginx_http_port": 18083, "flask_nginx_gunicorn_bind": "127.0.0.1:18190",
                     "flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
-                    "flask_nginx_acme_webroot": "{{ render_dir }}/../acme-webroot",
                     "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"},
                     "flask_nginx_locations": [{"path": "/public/", "basic_auth": False},
                                               {"path": "/admin/", "allow": ["10.0.0.0/8"]}]}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     "live-allow": ({**LIVE, "flask_nginx_http_port": 18084, "flask_nginx_gunicorn_bind": "127.0.0.1:18190",
                     "flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
-                    "flask_nginx_acme_webroot": "{{ render_dir }}/../acme-webroot",
                     "flask_nginx_client_allow": ["10.0.0.0/8", "2001:db8::/32"],
                     # Logins on one location only (scope locations).
                     "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"}, "flask_nginx_basic_auth_scope": "locations",
@@ -113,7 +111,7 @@ SHARED = {
                      "flask_nginx_server_names": ["shared.test"],
                      "flask_nginx_http_port": 18086, "flask_nginx_gunicorn_bind": f"127.0.0.1:{port}",
                      "flask_nginx_locations": [{"path": "/ws/", "websocket": True}, {"path": "= /api/stream", "buffering": False}]},
-          ["flask-nginx-front-shared.test.conf", f"flask-nginx-limits-{app}.conf", f"flask-nginx-log-{app}.conf", UPG,
+          [f"flask-nginx-cache-{app}.conf", "flask-nginx-front-shared.test.conf", f"flask-nginx-limits-{app}.conf", f"flask-nginx-log-{app}.conf", UPG,
            f"flask-nginx-upstream-{app}.conf"])
     for app, port in (("shop", 18191), ("blog", 18192))}
 # Unbalanced brace: proves that the check below can fail.
@@ -297,6 +295,10 @@ def rendered(tmp_path_factory, nginx):
         "__flask_nginx_access_log": str(out) + "/{{ inventory_hostname }}.access.log",
         "__flask_nginx_error_log": str(out) + "/{{ inventory_hostname }}.error.log",
         "__flask_nginx_cache_dir": str(out) + "/{{ inventory_hostname }}.cache",
+        # The challenges of the live ACME cases from a directory of this machine (after the plan,
+        # whose rules keep a real host's webroot out of /tmp).
+        "flask_nginx_acme_webroot": "{{ '" + str(out) + "/acme-webroot' if inventory_hostname in ['live-login', 'live-allow']"
+                                    " else '/var/www/flask-nginx-acme' }}",
         # Static files of the live cases from a directory of this machine.
         "__flask_nginx_current": "{{ '" + str(out) + "/current-' ~ inventory_hostname if inventory_hostname.startswith('live-')"
                                  " else flask_nginx_app_root ~ '/current' }}",
