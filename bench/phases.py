@@ -40,6 +40,7 @@ FILE_PHASES = {
     "tasks/tls.yml": FILES,
     "tasks/logs.yml": FILES,
     "tasks/nginx.yml": FILES,
+    "tasks/access.yml": FILES,
     "tasks/nginx_apply.yml": FILES,
     "tasks/acme.yml": FILES,
     "tasks/acme_preflight.yml": CHECKS,

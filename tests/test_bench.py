@@ -237,7 +237,7 @@ EXPECTED = {
                       [r"upstream bench_ablation_no_keepalive \{", r"server unix:/run/gunicorn-shop\.sock;", r"\}",
                        r"proxy_pass http://bench_ablation_no_keepalive;"]),
 }
-PORT = 18190
+PORT = 18290  # apart from the template tests' ports (18081-18192)
 
 
 @pytest.fixture(scope="module")
