@@ -233,7 +233,8 @@ def test_a_misnamed_fleet_group_is_refused(variable, value, other):
     assert f"group {other}" in found and "its groups: flask_app, flask_lb" in found, found
 
 
-@pytest.mark.parametrize("groups", [{"all": ["web"], "ungrouped": ["web"]}, FLEET], ids=["single-host", "fleet"])
+@pytest.mark.parametrize("groups", [{"all": ["web"], "ungrouped": ["web"]}, FLEET, {"all": ["web"], "flask_app": ["web"]}],
+                         ids=["single-host", "fleet", "app-hosts-alone"])
 def test_a_play_with_both_fleet_groups_or_neither_is_accepted(groups):
     assert refusals(host="web", groups=groups) == []
 

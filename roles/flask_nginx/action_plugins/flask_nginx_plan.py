@@ -438,8 +438,11 @@ RULES = [
                       "(flask_nginx_lb_hosts_group) but no group of this name, so every host would run the app, the "
                       "load balancers too (code, settings and secrets on the Internet-facing hosts). Name the inventory's "
                       f"group of app hosts (its groups: {', '.join(_inventory_groups(c)) or 'none'})"),
+    # Only a group named by hand: an inventory of app hosts alone (no flask_lb) runs Nginx on
+    # each of them, as it always did.
     Rule("flask_nginx_lb_hosts_group",
-         lambda v, c: v["flask_nginx_lb_hosts_group"] in c["groups"] or v["flask_nginx_app_hosts_group"] not in c["groups"],
+         lambda v, c: v["flask_nginx_lb_hosts_group"] in c["groups"] or v["flask_nginx_app_hosts_group"] not in c["groups"]
+         or v["flask_nginx_lb_hosts_group"] == "flask_lb",
          lambda v, c: f"the inventory has the app-host group {v['flask_nginx_app_hosts_group']} "
                       "(flask_nginx_app_hosts_group) but no group of this name, so every host would run the public "
                       "Nginx, the app hosts too. Name the inventory's group of load balancers (its groups: "
