@@ -211,8 +211,11 @@ def case_values(name):
 def runs(tmp_path_factory):
     """Run tests/validate.yml once for all REAL_CASES, a host each; return name -> (rc, output)."""
     inventory = {"all": {"hosts": {name: case_values(name) for name in REAL_CASES}}}
-    result = ansible_playbook("validate.yml", {}, tmp_path_factory.mktemp("validate"), inventory=inventory)
-    return {name: host_output(result.stdout + result.stderr, name) for name in REAL_CASES}
+    work = tmp_path_factory.mktemp("validate")
+    markers = work / "changed"
+    markers.mkdir()
+    result = ansible_playbook("validate.yml", {"marker_dir": str(markers)}, work, inventory=inventory)
+    return {name: host_output(result.stdout + result.stderr, name) + ((markers / name).exists(),) for name in REAL_CASES}
 
 
 def host_output(output, host):
@@ -238,8 +241,9 @@ def test_good_values_pass(case):
 
 @pytest.mark.parametrize("case", [name for name in REAL_CASES if name in GOOD])
 def test_good_values_pass_the_spec_and_the_role(runs, case):
-    rc, output = runs[case]
+    rc, output, changed = runs[case]
     assert rc == 0, output
+    assert changed, output  # the play went on to its first change
 
 
 @pytest.mark.parametrize("case", [name for name in BAD if name not in SPEC_CASES])
@@ -253,8 +257,10 @@ def test_bad_value_is_rejected(case):
 
 @pytest.mark.parametrize("case", [name for name in REAL_CASES if name in BAD])
 def test_bad_value_stops_the_play_before_any_change(runs, case):
-    rc, output = runs[case]
+    """tests/validate.yml makes a change after the checks: a refused host never makes it."""
+    rc, output, changed = runs[case]
     assert rc != 0, f"accepted:\n{output}"
+    assert not changed, output
     # The YAML callback folds long messages: compare with the line breaks as spaces.
     assert " ".join(BAD[case][1].split()) in " ".join(output.split()), f"rejected, but without {BAD[case][1]!r}:\n{output}"
     assert "changed=0" in output, output

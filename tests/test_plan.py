@@ -57,7 +57,8 @@ def test_app_hosts_listen_on_their_private_address_and_trust_the_load_balancer(w
     assert (plans["app1"]["bind"], plans["app2"]["bind"]) == ("10.0.0.11:8000", "10.0.0.12:8001")
     for app in ("app1", "app2"):
         assert not plans[app]["runs_lb"] and plans[app]["runs_app"]
-        assert plans[app]["nginx_files"] and plans[app]["health_url"].startswith(f"http://{plans[app]['bind']}/")
+        assert plans[app]["nginx_files"] == [], plans[app]["nginx_files"]  # no Nginx behind the load balancer
+        assert plans[app]["health_url"].startswith(f"http://{plans[app]['bind']}/")
         # 127.0.0.1 and every IPv4 address of the load balancer (here: this machine's).
         assert plans[app]["trusted_lbs"][0] == "127.0.0.1" and len(plans[app]["trusted_lbs"]) >= 2
 
@@ -74,7 +75,12 @@ def test_load_balancer_sends_to_every_app_host_with_its_own_port(whole_fleet):
     assert re.search(r"^    server 10\.0\.0\.11:8000 max_fails=2 fail_timeout=10s;$", upstream, re.M), upstream
     assert re.search(r"^    server 10\.0\.0\.12:8001 max_fails=2 fail_timeout=10s;$", upstream, re.M), upstream
     assert "unix:" not in upstream
-    assert not list((out / "rendered" / "app1").iterdir())  # app-only hosts render no Nginx files
+    # What the plan lists is what is rendered: the site, its upstream, the default server and the
+    # http-level files; app-only hosts render nothing.
+    rendered = sorted(path.name for path in (out / "rendered" / "lb1").iterdir())
+    assert rendered == sorted(dest.rsplit("/", 1)[1] for dest in lb["nginx_files"]), (rendered, lb["nginx_files"])
+    assert {"flask-nginx-upstream-shop.conf", "shop.conf"} <= set(rendered), rendered
+    assert not list((out / "rendered" / "app1").iterdir())
 
 
 def test_a_limited_run_gives_the_load_balancer_the_same_upstream(whole_fleet, limited):

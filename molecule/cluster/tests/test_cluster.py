@@ -4,8 +4,10 @@ Requests come from this machine through the load balancer's port published on
 127.0.0.1; load runs are bounded in time. The rolling deploy is run once; what it
 left (the app hosts' history, the post-switch commands' log) is read by the tests
 after it."""
+import datetime
 import getpass
 import json
+import os
 import re
 import shutil
 import socket
@@ -172,7 +174,7 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
     # keeps the CPU it needs. A second deploy, started once the first holds the deploy
     # lock, must stop at once, naming the first.
     with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02) as load, \
-            ThreadPoolExecutor(max_workers=1) as pool:
+            ThreadPoolExecutor(max_workers=1) as pool, DrainWatch() as drains:
         time.sleep(2)
         started = time.time()
         first = pool.submit(run_playbook, deploy, "-e", extra)
@@ -183,7 +185,7 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
         result = first.result()
         took = time.time() - started
         time.sleep(2)
-    SEEN["deploy"], SEEN["second deploy"] = result, second
+    SEEN["deploy"], SEEN["second deploy"], SEEN["drains"] = result, second, drains.windows()
     assert result.returncode == 0, output(result)
     print(f"rolling deploy: {took:.1f} s, {load.ok} requests ok, {load.failed} failed, "
           f"{load.reconnects} resent after an idle connection closed; the second deploy stopped "
@@ -200,6 +202,78 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
         info = json.loads(remote(name).check_output(
             "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))
         assert info["version"] == "2"
+
+
+# The load balancer's view of the rolling deploy: its upstream file (which app host is
+# marked down) and its access log (which app host answered each request, $upstream_addr).
+UPSTREAM = "/etc/nginx/conf.d/flask-nginx-upstream-shop.conf"
+ACCESS_LOG = "/var/log/nginx/shop/access.log"
+
+
+class DrainWatch:
+    """with DrainWatch() as drains: ...; then drains.windows(): {address: [(out, back), ...]},
+    the times (the hosts share this machine's clock) between which the load balancer's
+    upstream marked each app host down, read every 0.2 s by one process on the LB."""
+
+    def __enter__(self):
+        self.stop = f"/run/drain-watch-{os.getpid()}"
+        script = (f"rm -f {self.stop}; while [ ! -e {self.stop} ]; do "
+                  f"echo \"$(date +%s.%N) $(grep ' down;' {UPSTREAM} | tr -s ' \\n' ' ')\"; sleep 0.2; done; rm -f {self.stop}")
+        self.process = subprocess.Popen(["docker", "exec", LB, "sh", "-c", script],
+                                        stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["docker", "exec", LB, "touch", self.stop], check=False)
+        try:
+            self.lines = self.process.communicate(timeout=10)[0].splitlines()
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.lines = self.process.communicate()[0].splitlines()
+
+    def windows(self):
+        found, out = {}, {}
+        for line in self.lines:
+            stamp, _, servers = line.partition(" ")
+            down = set(re.findall(r"server (\S+) ", servers + " "))
+            for address in down - set(out):
+                out[address] = float(stamp)
+            for address in set(out) - down:
+                found.setdefault(address, []).append((out.pop(address), float(stamp)))
+        return found
+
+
+def lb_log_lines(since):
+    """The load balancer's access-log lines for the shop from SINCE on: (epoch seconds, upstream_addr)."""
+    text = remote(LB).check_output(f"cat {ACCESS_LOG}")
+    lines = []
+    for raw in text.splitlines():
+        entry = json.loads(raw)
+        stamp = datetime.datetime.fromisoformat(entry["time"]).timestamp()
+        if stamp >= since - 1:
+            lines.append((stamp, entry["upstream_addr"]))
+    return lines
+
+
+def test_a_drained_host_gets_no_request_while_it_is_out():
+    """Nginx retries a failed GET on the other host, so a broken drain could drop no request
+    and still send traffic to a host being changed: the load balancer's own log shows that
+    while an app host was marked down no request went to it, and that requests kept flowing
+    to the other one. $time_iso8601 has whole seconds: the window starts 2 s after the host
+    was seen down (the reload) and ends a second before it was seen back."""
+    drains = SEEN["drains"]
+    addresses = {name: remote(name).check_output("hostname -I").split()[0] + ":8000" for name in APPS}
+    assert set(drains) == set(addresses.values()), drains  # each app host was taken out
+    first = min(window[0] for windows in drains.values() for window in windows)
+    lines = lb_log_lines(first)
+    for name, address in addresses.items():
+        assert len(drains[address]) == 1, (name, drains[address])
+        out, back = drains[address][0]
+        inside = [(stamp, upstream) for stamp, upstream in lines if out + 2 <= stamp <= back - 1]
+        to_it = [line for line in inside if address in line[1].split(", ")]
+        print(f"{name} out for {back - out:.1f} s: {len(inside)} requests in the window, {len(to_it)} sent to it")
+        assert inside, f"no request reached the load balancer while {name} was out ({back - out:.1f} s)"
+        assert not to_it, f"{len(to_it)} requests went to {name} while it was drained: {to_it[:5]}"
 
 
 def lock_of(name):

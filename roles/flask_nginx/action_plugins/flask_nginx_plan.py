@@ -987,6 +987,8 @@ def on_host(v, c, plan):
     if v["flask_nginx_metrics"]:
         files.append({"src": "stub-status.conf.j2", "dest": c["__flask_nginx_stub_status_file"], "link": False})
     runs_lb = host["runs_lb"]
+    if not runs_lb:
+        files = []  # an app host behind load balancers runs no Nginx
     bind = plan["listen"]["bind"]
     installed = [name for name, version in (_get(probe, "packages", default={}) or {}).items() if version]
     units_up = [name for name, state in (_get(probe, "units", default={}) or {}).items()
@@ -1327,7 +1329,7 @@ def make_plan(values, options, context, stage="host"):
     plan.update(more)
     plan["access"]["stale_files"] = stale_access_files(v, c, plan["access"],
                                                        _get(c, "probe", "globs", "access_files", default=[]))
-    if plan["access"]["front"]:
+    if plan["access"]["front"] and plan["host"]["runs_lb"]:
         # A mounted app: the shared server block and the app's own file it includes.
         plan["files"]["nginx"] = [f for f in plan["files"]["nginx"] if f["src"] != "site.conf.j2"] + [
             {"src": "site.conf.j2", "dest": plan["access"]["front_file"], "link": True},
