@@ -1,22 +1,41 @@
 """The role's real planning step (tasks/plan.yml) on made-up inventories: a single host,
-one load balancer with two app hosts, and a run limited to the load balancer. The hosts
-are this machine (connection local); the plan's answers are read back as JSON."""
+one load balancer with three app hosts, a run limited to the load balancer, and two load
+balancers with ACME. The hosts are this machine (connection local); the plan's answers are
+read back as JSON. Four Ansible runs in all: the variants of one inventory call the plan
+plugin directly (milliseconds each), as tests/test_plan_rules.py does."""
 import re
 
 import pytest
 
-from conftest import SAMPLE_APP, plan
+from conftest import SAMPLE_APP, plan, plan_module, role_context, role_options, role_values
 
 COMMON = {"flask_nginx_app_src": SAMPLE_APP, "flask_nginx_app_name": "shop", "flask_nginx_server_names": ["Shop.Test"]}
 
 
 def fleet(app1=None, app2=None):
+    """One load balancer and three app hosts; app3 has no flask_nginx_app_address (the load
+    balancer reaches it where it listens, as the role reads it from the host)."""
     return {"all": {"vars": COMMON, "children": {
         "flask_lb": {"hosts": {"lb1": {}}},
         "flask_app": {"hosts": {"app1": {"flask_nginx_app_address": "10.0.0.11", **(app1 or {})},
                                 "app2": {"flask_nginx_app_address": "10.0.0.12", "flask_nginx_gunicorn_port": 8001,
-                                         **(app2 or {})}}},
+                                         **(app2 or {})},
+                                "app3": {"flask_nginx_app_address": "", "flask_nginx_private_network": True}}},
     }}}
+
+
+PLAN, OPTIONS = plan_module(), role_options()
+
+
+def direct(host, inventory, **host_facts):
+    """The plan plugin called directly on INVENTORY (its Python form) for HOST: (plan, refusals)."""
+    common, groups, hostvars = inventory["all"]["vars"], {}, {}
+    for group, members in inventory["all"]["children"].items():
+        groups[group] = list(members["hosts"])
+        for name, values in members["hosts"].items():
+            hostvars.setdefault(name, {}).update(values or {})
+    values = role_values(**common, **hostvars[host])
+    return PLAN.make_plan(values, OPTIONS, role_context(values, host, groups, hostvars, **host_facts))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +74,7 @@ def test_single_host_runs_everything_on_a_unix_socket(single):
 def test_app_hosts_listen_on_their_private_address_and_trust_the_load_balancer(whole_fleet):
     _, plans = whole_fleet
     assert (plans["app1"]["bind"], plans["app2"]["bind"]) == ("10.0.0.11:8000", "10.0.0.12:8001")
-    for app in ("app1", "app2"):
+    for app in ("app1", "app2", "app3"):
         assert not plans[app]["runs_lb"] and plans[app]["runs_app"]
         assert plans[app]["nginx_files"] == [], plans[app]["nginx_files"]  # no Nginx behind the load balancer
         assert plans[app]["health_url"].startswith(f"http://{plans[app]['bind']}/")
@@ -70,6 +89,7 @@ def test_load_balancer_sends_to_every_app_host_with_its_own_port(whole_fleet):
     assert lb["upstream_servers"] == [
         {"key": "app1", "value": "10.0.0.11:8000 max_fails=2 fail_timeout=10s"},
         {"key": "app2", "value": "10.0.0.12:8001 max_fails=2 fail_timeout=10s"},
+        {"key": "app3", "value": f"{plans['app3']['bind']} max_fails=2 fail_timeout=10s"},
     ]
     upstream = (out / "rendered" / "lb1" / "flask-nginx-upstream-shop.conf").read_text()
     assert re.search(r"^    server 10\.0\.0\.11:8000 max_fails=2 fail_timeout=10s;$", upstream, re.M), upstream
@@ -90,33 +110,27 @@ def test_a_limited_run_gives_the_load_balancer_the_same_upstream(whole_fleet, li
     assert plans["lb1"]["upstream_servers"] == full["lb1"]["upstream_servers"]
 
 
-def test_app_host_without_an_address_is_reached_where_it_listens(tmp_path):
-    """No flask_nginx_app_address: the app host's default IPv4 address, as the load
+def test_app_host_without_an_address_is_reached_where_it_listens(whole_fleet, limited):
+    """No flask_nginx_app_address (app3): the app host's default IPv4 address, as the load
     balancer learns it, also when the run does not visit the app host."""
-    inventory = fleet(app2={"flask_nginx_app_address": "", "flask_nginx_private_network": True})
-    (tmp_path / "full").mkdir()
-    (tmp_path / "limited").mkdir()
-    result, full = plan(tmp_path / "full", inventory)
-    assert result.returncode == 0, result.stdout[-4000:]
-    result, limited = plan(tmp_path / "limited", inventory, args=("--limit", "lb1"))
-    assert result.returncode == 0, result.stdout[-4000:]
-    app2 = full["app2"]["bind"]
-    assert re.fullmatch(r"[0-9.]+:8001", app2), app2
-    assert {"key": "app2", "value": f"{app2} max_fails=2 fail_timeout=10s"} in limited["lb1"]["upstream_servers"]
+    _, full = whole_fleet
+    _, plans = limited
+    app3 = full["app3"]["bind"]
+    assert re.fullmatch(r"[0-9.]+:8000", app3), app3
+    assert {"key": "app3", "value": f"{app3} max_fails=2 fail_timeout=10s"} in plans["lb1"]["upstream_servers"]
 
 
-def test_gunicorn_on_a_public_address_is_refused_before_any_change(tmp_path):
-    result, _ = plan(tmp_path, fleet(app1={"flask_nginx_app_address": "203.0.113.5"}))
-    assert result.returncode != 0
-    assert "Gunicorn would listen on 203.0.113.5:8000" in result.stdout, result.stdout[-3000:]
-    assert "flask_nginx_private_network: true" in result.stdout
+def test_gunicorn_on_a_public_address_is_refused_before_any_change():
+    _, refused = direct("app1", fleet(app1={"flask_nginx_app_address": "203.0.113.5"}))
+    assert refused and "Gunicorn would listen on 203.0.113.5:8000" in refused[0], refused
+    assert "flask_nginx_private_network: true" in refused[0]
 
 
 @pytest.mark.parametrize("setting", [{"flask_nginx_firewall": True}, {"flask_nginx_private_network": True}])
-def test_a_public_address_is_accepted_behind_the_firewall_or_on_a_private_network(tmp_path, setting):
-    result, plans = plan(tmp_path, fleet(app1={"flask_nginx_app_address": "203.0.113.5", **setting}))
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert plans["app1"]["bind"] == "203.0.113.5:8000"
+def test_a_public_address_is_accepted_behind_the_firewall_or_on_a_private_network(setting):
+    found, refused = direct("app1", fleet(app1={"flask_nginx_app_address": "203.0.113.5", **setting}))
+    assert not refused, refused
+    assert found["listen"]["bind"] == "203.0.113.5:8000"
 
 
 def acme_fleet(**extra):
@@ -165,14 +179,16 @@ def test_one_load_balancer_asks_the_ca_and_the_other_passes_it_the_challenges(tw
     assert "root /var/www/flask-nginx-acme;" not in follower_site
 
 
-def test_the_issuer_can_be_chosen(tmp_path):
-    result, plans = plan(tmp_path, acme_fleet(flask_nginx_acme_issuer="lb2"))
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert plans["lb2"]["acme_issues_here"] and plans["lb1"]["acme_follower"]
-    assert not plans["app2"]["acme_issues_here"] and not plans["app2"]["acme_follower"]
+def test_the_issuer_can_be_chosen():
+    inventory = acme_fleet(flask_nginx_acme_issuer="lb2")
+    found = {}
+    for name in ("lb1", "lb2", "app2"):
+        found[name], refused = direct(name, inventory)
+        assert not refused, refused
+    assert found["lb2"]["tls"]["issues_here"] and found["lb1"]["tls"]["follower"]
+    assert not found["app2"]["tls"]["issues_here"] and not found["app2"]["tls"]["follower"]
 
 
-def test_an_issuer_outside_the_load_balancers_is_refused(tmp_path):
-    result, _ = plan(tmp_path, acme_fleet(flask_nginx_acme_issuer="app2"))
-    assert result.returncode != 0
-    assert 'flask_nginx_acme_issuer = "app2" is refused' in result.stdout
+def test_an_issuer_outside_the_load_balancers_is_refused():
+    _, refused = direct("lb1", acme_fleet(flask_nginx_acme_issuer="app2"))
+    assert any('flask_nginx_acme_issuer = "app2" is refused' in line for line in refused), refused

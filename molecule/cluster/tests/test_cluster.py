@@ -217,9 +217,17 @@ class DrainWatch:
 
     def __enter__(self):
         self.stop = f"/run/drain-watch-{os.getpid()}"
-        script = (f"rm -f {self.stop}; while [ ! -e {self.stop} ]; do "
-                  f"echo \"$(date +%s.%N) $(grep ' down;' {UPSTREAM} | tr -s ' \\n' ' ')\"; sleep 0.2; done; rm -f {self.stop}")
-        self.process = subprocess.Popen(["docker", "exec", LB, "sh", "-c", script],
+        # One process on the LB (no process per poll): the time, then the servers marked down.
+        script = (
+            "import os, re, sys, time\n"
+            f"stop, upstream = {self.stop!r}, {UPSTREAM!r}\n"
+            "while not os.path.exists(stop):\n"
+            "    with open(upstream) as f:\n"
+            "        down = re.findall(r'^\\s*server (\\S+) .* down;$', f.read(), re.M)\n"
+            "    print(time.time(), *down, flush=True)\n"
+            "    time.sleep(0.2)\n"
+            "os.unlink(stop)\n")
+        self.process = subprocess.Popen(["docker", "exec", LB, "python3", "-c", script],
                                         stdout=subprocess.PIPE, text=True)
         return self
 
@@ -234,8 +242,8 @@ class DrainWatch:
     def windows(self):
         found, out = {}, {}
         for line in self.lines:
-            stamp, _, servers = line.partition(" ")
-            down = set(re.findall(r"server (\S+) ", servers + " "))
+            stamp, *down = line.split()
+            down = set(down)
             for address in down - set(out):
                 out[address] = float(stamp)
             for address in set(out) - down:
