@@ -13,7 +13,6 @@ the fixture below (which makes pytest use it); test modules import the helpers.
 - start_load: the load generator (http_load.py) inside a host; tests on the
   controller use http_load.Load directly.
 """
-import fcntl
 import json
 import os
 import shlex
@@ -61,30 +60,12 @@ def install_test_tools(host):
 
 @pytest.fixture(scope="session", autouse=True)
 def tools_on_every_host():
-    """Every host of the scenario (the Pebble CA and cluster hosts too) has the test tools.
-    Under pytest-xdist every worker asks: the first installs, under a lock, the others find
-    the tools there."""
+    """Every host of the scenario (the Pebble CA and cluster hosts too) has the test tools."""
     hosts = testinfra.get_hosts(["ansible://all"], ansible_inventory=inventory())
-    with open(f"{inventory()}.tools.lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
-            for host, said in zip(hosts, pool.map(install_test_tools, hosts)):
-                if said:
-                    print(f"{host.backend.get_hostname()}: {said}")
-
-
-def pytest_collection_modifyitems(items):
-    """A hook for the scenarios whose verify runs under pytest-xdist (--dist loadgroup): each
-    host's tests form one group, run by one worker in their order, so that the hosts are
-    tested side by side and no two workers change one host. A test without a host joins the
-    group of the test before it (its module's)."""
-    group = None
-    for item in items:
-        host = getattr(item, "callspec", None) and item.callspec.params.get("_testinfra_host")
-        if host is not None:
-            group = host.backend.get_hostname() if hasattr(host, "backend") else str(host)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+    with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+        for host, said in zip(hosts, pool.map(install_test_tools, hosts)):
+            if said:
+                print(f"{host.backend.get_hostname()}: {said}")
 
 
 def run_playbook(playbook, *args, env=None, inventory_file=None):

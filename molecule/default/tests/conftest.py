@@ -10,7 +10,6 @@ import pytest
 
 sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")))
 from flask_nginx_testing import tools_on_every_host  # noqa: E402,F401  (autouse: the test tools on every host)
-from flask_nginx_testing import pytest_collection_modifyitems  # noqa: E402,F401  (a worker per host: molecule.yml)
 from playbook_times import pytest_configure, pytest_terminal_summary  # noqa: E402,F401  (hooks: each run's time)
 
 APP = "shop"

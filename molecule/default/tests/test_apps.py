@@ -14,7 +14,7 @@ from conftest import APP, UNIT, Http, read_journal
 from flask_nginx_testing import output, run_playbook, scenario_file
 from http_load import Load
 
-testinfra_hosts = ["ansible://flask-nginx-default-debian13"]
+testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
 
 # A WebSocket client in the host's own Python (RFC 6455: handshake, one masked text
 # frame, the echoed frame back), over HTTP or HTTPS through Nginx.

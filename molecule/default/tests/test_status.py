@@ -9,7 +9,7 @@ from flask_nginx_testing import output, project_file, run_playbook
 from conftest import APP, UNIT
 
 # Whole plays: on one host (the cluster scenario runs it over a fleet).
-testinfra_hosts = ["ansible://flask-nginx-default-debian13"]
+testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
 
 SHOP = {"flask_nginx_app_name": "shop", "flask_nginx_server_names": ["shop.test"], "flask_nginx_metrics": True,
         "flask_nginx_workers": [{"name": "jobs", "command": "flask --app app worker"}],
