@@ -448,7 +448,7 @@ TASKS RECAP ********************************************************************
 Wednesday 02 December 2026  10:00:00 +0000 (0:00:00.520)       0:01:05.871 ****
 ===============================================================================
 flask_nginx : Ensure the packages the role uses are installed ---------- 13.56s
-flask_nginx : Ensure the release's virtualenv has the app's requirements --- 6.37s
+flask_nginx : Ensure the release's virtualenv has the app's requirements, with uv --- 6.37s
 flask_nginx : Ensure the Nginx files are rendered (with a backup of the previous ones) -- 6.06s
 flask_nginx : Ensure Gunicorn is enabled and running -------------------- 2.10s
 flask_nginx : Check the whole Nginx configuration ------------------------ 0.61s
