@@ -26,6 +26,8 @@ FILE_PHASES = {
     "tasks/app_host.yml": FILES,
     "tasks/app_git.yml": FILES,
     "tasks/app_build.yml": FILES,
+    "tasks/python.yml": VIRTUALENVS,
+    "tasks/app_venv.yml": VIRTUALENVS,
     "tasks/app_startcheck.yml": CHECKS,
     "tasks/app_pre_switch.yml": SERVICES,
     "tasks/app_commands.yml": SERVICES,
@@ -59,11 +61,7 @@ FILE_PHASES = {
 }
 # The tasks whose phase is not their file's.
 TASK_PHASES = {
-    # app_host.yml, app_build.yml
-    "Ensure the Gunicorn virtualenv has the pinned Gunicorn (and gevent when chosen)": VIRTUALENVS,
-    "Remember which Gunicorn the virtualenv has": VIRTUALENVS,
-    "Ensure the release's virtualenv has the app's requirements": VIRTUALENVS,
-    "Ensure the release has a virtualenv even without requirements": VIRTUALENVS,
+    # app_build.yml (python.yml and app_venv.yml are virtualenvs as a whole)
     "Refuse code that changed on the controller since the plan took its checksum": CHECKS,
     "Fail with the reason the release could not be built": CHECKS,
     # app_git.yml

@@ -6,11 +6,11 @@
 #
 # The whole suite runs in two lanes, to use both cores on purpose:
 #   lane 1: lint, the fast tests, then the tls scenario
-#   lane 2: the default scenario, the longest
+#   lane 2: Docker, the test images and the package caches (bootstrap.sh
+#           machine), then the default scenario, the longest
 # and the lane that is done first runs the rest (cluster).
-# A scenario's setup (create, prepare, converge, idempotence: its first
-# converges, the heaviest part) holds the setup lock, so no two first
-# converges overlap; a scenario verifies while the next one sets up. Each
+# A scenario's first converge (the heaviest step) holds the setup lock, so no
+# two first converges overlap; a scenario verifies while the next one sets up. Each
 # scenario logs to its own file; its summary (pytest's last line, the slowest
 # tests, the ansible-playbook runs made inside tests) is printed when it ends,
 # and all of it when it fails, with the lines that say what failed last.
@@ -70,7 +70,29 @@ case "$part" in
   *) echo "usage: $0 [all|lint|unit|molecule [SCENARIO...]]" >&2; exit 2 ;;
 esac
 
-stage "bootstrap (tools, Docker, test images, package caches)" scripts/bootstrap.sh
+# The tools first (the lint and the fast tests need them); in the whole suite the
+# machine's part (Docker, the images, the package caches) runs while the lint and
+# the fast tests do, and each scenario waits for it (wait_machine).
+machine_log=$logs/bootstrap-machine.log
+bootstrap_machine() {
+  if scripts/bootstrap.sh machine >"$machine_log" 2>&1; then touch "$logs/machine.ok"; return 0; fi
+  cat "$machine_log" >&2
+  touch "$logs/machine.failed"
+  return 1
+}
+wait_machine() {
+  until [ -e "$logs/machine.ok" ]; do
+    if [ -e "$logs/machine.failed" ]; then echo "the machine's bootstrap failed (above)" >&2; return 1; fi
+    sleep 1
+  done
+}
+case "$part" in
+  all) stage "bootstrap: the tools" scripts/bootstrap.sh tools ;;
+  molecule)
+    stage "bootstrap: the tools, Docker, the test images, the package caches" scripts/bootstrap.sh || exit 1
+    touch "$logs/machine.ok" ;;
+  *) stage "bootstrap: the tools" scripts/bootstrap.sh tools ;;
+esac
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 if [ -z "${FLASK_NGINX_PIP_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
@@ -132,17 +154,19 @@ molecule_step() {  # SCENARIO STEP LOG
   echo "### molecule $2 -s $1" >>"$3"
   COLUMNS=${COLUMNS:-200} molecule "$2" -s "$1" >>"$3" 2>&1
 }
-# create, prepare, converge, idempotence: under the setup lock (a subshell,
-# so that the lock goes with it).
-scenario_setup() (  # SCENARIO LOG
-  exec 8>"$setup_lock"
-  flock 8
-  for step in destroy create prepare converge idempotence; do
-    molecule_step "$1" "$step" "$2" || exit 1
+# create, prepare, converge, idempotence; the first converge (the heaviest
+# step: packages, virtualenvs) under the setup lock, so that no two overlap.
+scenario_setup() {  # SCENARIO LOG
+  local step
+  for step in destroy create prepare; do
+    molecule_step "$1" "$step" "$2" || return 1
   done
-)
+  (exec 8>"$setup_lock"; flock 8; molecule_step "$1" converge "$2") || return 1
+  molecule_step "$1" idempotence "$2"
+}
 run_scenario() {  # SCENARIO
   local s=$1 log=$logs/$1.log
+  wait_machine || return 1
   : >"$log"
   say "    molecule -s $s logs to $log"
   if stage "molecule -s $s: setup (create, prepare, converge, idempotence)" scenario_setup "$s" "$log" \
@@ -196,7 +220,8 @@ case "$part" in
   all)
     flock -n 9 || { echo "    waiting for $suite_lock (another run of the suite on this machine)"; flock 9; }
     run_lanes "run_lint && run_unit && run_molecule ${lane1_scenarios[*]} && run_rest" \
-      "run_molecule default && run_rest" || rc=$?
+      "stage 'bootstrap: Docker, the test images, the package caches' bootstrap_machine && run_molecule default && run_rest" \
+      || rc=$?
     ;;
   lint) run_lint || rc=$? ;;
   unit) run_unit || rc=$? ;;

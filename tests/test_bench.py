@@ -448,7 +448,7 @@ TASKS RECAP ********************************************************************
 Wednesday 02 December 2026  10:00:00 +0000 (0:00:00.520)       0:01:05.871 ****
 ===============================================================================
 flask_nginx : Ensure the packages the role uses are installed ---------- 13.56s
-flask_nginx : Ensure the release's virtualenv has the app's requirements --- 6.37s
+flask_nginx : Ensure the release's virtualenv has the app's requirements, with uv --- 6.37s
 flask_nginx : Ensure the Nginx files are rendered (with a backup of the previous ones) -- 6.06s
 flask_nginx : Ensure Gunicorn is enabled and running -------------------- 2.10s
 flask_nginx : Check the whole Nginx configuration ------------------------ 0.61s
@@ -489,9 +489,11 @@ def test_the_recap_is_read_in_full_long_names_too():
 
 @pytest.mark.parametrize(("task", "phase"), [
     ("flask_nginx : Ensure the packages the role uses are installed", "packages"),
-    ("flask_nginx : Ensure the release's virtualenv has the app's requirements", "virtualenvs and dependencies"),
-    ("flask_nginx : Ensure the Gunicorn virtualenv has the pinned Gunicorn (and gevent when chosen)",
+    ("flask_nginx : Ensure the release's virtualenv has the app's requirements, with uv", "virtualenvs and dependencies"),
+    ("flask_nginx : Ensure the release's virtualenv has the app's requirements, with pip", "virtualenvs and dependencies"),
+    ("flask_nginx : Ensure the Gunicorn virtualenv has the pinned Gunicorn (and gevent when chosen), with uv",
      "virtualenvs and dependencies"),
+    ("flask_nginx : Ensure uv is installed, at the role's pinned version", "virtualenvs and dependencies"),
     ("flask_nginx : Ensure the Nginx files are rendered (with a backup of the previous ones)", "files"),
     ("flask_nginx : Ensure the pages shown while the app is down or in maintenance are in place", "files"),
     ("flask_nginx : Ensure the systemd socket and service units are in place", "files"),

@@ -277,3 +277,33 @@ def test_the_run_is_named_by_the_controllers_user_and_host_and_the_playbook_file
     assert run == {"user": "alice", "host": "ctl.example", "playbook": "deploy.yml"}
     # No playbook file (the role run some other way): the play's name.
     assert PLAN.controller_run("Deploy the shop", {"args": ()})["playbook"] == "Deploy the shop"
+
+
+def test_uv_and_gunicorn_are_installed_only_where_the_markers_differ():
+    """The plan's python section: uv (the default installer) when its marker holds another
+    version or none, Gunicorn's packages when theirs differ; nothing on an unchanged host,
+    nothing of uv with pip, nothing at all on a load balancer that runs no app."""
+    values = role_values(flask_nginx_app_src=SAMPLE_APP)
+    uv = role_context(values)["__flask_nginx_uv_version"]
+    packages = [f"gunicorn=={values['flask_nginx_gunicorn_version']}"]
+
+    def python(probe_files, host="web", groups=None, **overrides):
+        found = dict(values, **overrides)
+        context = role_context(found, host, groups, {}, probe={"files": probe_files})
+        plan, refused = PLAN.make_plan(found, OPTIONS, context)
+        assert not refused, refused
+        return plan["python"]
+
+    fresh = python({"uv_marker": None, "gunicorn_marker": None})
+    assert fresh == {"installer": "uv", "gunicorn_packages": packages, "install_uv": True, "install_gunicorn": True}
+    same = python({"uv_marker": f"{uv}\n", "gunicorn_marker": " ".join(packages) + "\n"})
+    assert not same["install_uv"] and not same["install_gunicorn"]
+    assert python({"uv_marker": "0.1.0\n", "gunicorn_marker": " ".join(packages)})["install_uv"]
+    assert python({"uv_marker": f"{uv}", "gunicorn_marker": "gunicorn==1.0"})["install_gunicorn"]
+    with_pip = python({"uv_marker": None, "gunicorn_marker": None}, flask_nginx_python_installer="pip")
+    assert with_pip["installer"] == "pip" and not with_pip["install_uv"] and with_pip["install_gunicorn"]
+    lb = python({}, "lb1", FLEET, flask_nginx_app_address="")
+    assert not lb["install_uv"] and not lb["install_gunicorn"]
+    gevent = python({"gunicorn_marker": " ".join(packages)}, flask_nginx_gunicorn_worker_class="gevent")
+    assert gevent["install_gunicorn"] and gevent["gunicorn_packages"] == [
+        f"gunicorn[gevent]=={values['flask_nginx_gunicorn_version']}", f"gevent=={values['flask_nginx_gunicorn_gevent_version']}"]

@@ -871,6 +871,22 @@ def packages(v, c, host, tls_plan):
     return {"wanted": wanted}
 
 
+def python(v, c, host):
+    """What builds the virtualenvs (flask_nginx_python_installer), and what this run installs:
+    uv, and Gunicorn's packages, where the probe found another version (or none) in their
+    markers. The markers hold versions, not names: a revert to an older pin installs again."""
+    files = _get(c, "probe", "files", default={}) or {}
+    installer, runs_app = v["flask_nginx_python_installer"], host["runs_app"]
+    # gevent only for its worker class, with Gunicorn's `gevent` extra (its gevent worker
+    # imports `packaging`).
+    gunicorn = ([f"gunicorn[gevent]=={v['flask_nginx_gunicorn_version']}", f"gevent=={v['flask_nginx_gunicorn_gevent_version']}"]
+                if v["flask_nginx_gunicorn_worker_class"] == "gevent" else [f"gunicorn=={v['flask_nginx_gunicorn_version']}"])
+    return {"installer": installer, "gunicorn_packages": gunicorn,
+            "install_uv": runs_app and installer == "uv"
+            and (files.get("uv_marker") or "").strip() != str(c["__flask_nginx_uv_version"]),
+            "install_gunicorn": runs_app and (files.get("gunicorn_marker") or "").strip() != " ".join(gunicorn)}
+
+
 def _address(c, name):
     """A host's IPv4 address: its facts, else the one the role read, else ansible_host, else its name."""
     hostvars = c["hostvars"].get(name, {})
@@ -1327,6 +1343,7 @@ def make_plan(values, options, context, stage="host"):
     plan["listen"] = listen(v, c, host, plan["tls"], options)
     plan["tls"], more = on_host(v, c, plan)
     plan.update(more)
+    plan["python"] = python(v, c, plan["host"])
     plan["access"]["stale_files"] = stale_access_files(v, c, plan["access"],
                                                        _get(c, "probe", "globs", "access_files", default=[]))
     if plan["access"]["front"] and plan["host"]["runs_lb"]:
@@ -1371,7 +1388,7 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
              "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit", "__flask_nginx_cache_file",
-             "__flask_nginx_metrics_markers")
+             "__flask_nginx_metrics_markers", "__flask_nginx_uv_version")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
