@@ -100,7 +100,15 @@ def plan(tmp_dir, inventory, facts=None, args=(), plan_entries=None):
     result = ansible_playbook("render.yml", {"render_dir": str(out), "render_facts": facts or {},
                                             "render_plan": plan_entries or {}},
                               tmp_dir, inventory=inventory, args=args)
-    plans = {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
+    plans = {}
+    for path in out.glob("*.json"):
+        found = json.loads(path.read_text())
+        (out / path.stem).mkdir(exist_ok=True)
+        for name, content in found.pop("rendered_files", {}).items():
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            Path(name).write_text(content)
+        path.write_text(json.dumps(found, indent=4, sort_keys=True))  # the plan alone, as a test reads it
+        plans[path.stem] = found
     return result, plans
 
 
