@@ -211,23 +211,43 @@ ACCESS_LOG = "/var/log/nginx/shop/access.log"
 
 
 class DrainWatch:
-    """with DrainWatch() as drains: ...; then drains.windows(): {address: [(out, back), ...]},
-    the times (the hosts share this machine's clock) between which the load balancer's
-    upstream marked each app host down, read every 0.2 s by one process on the LB."""
+    """with DrainWatch() as drains: ...; then drains.windows(): {address: [(out, back), ...]}.
+    One process on the load balancer reads, every 0.2 s, which app hosts its upstream marks
+    down, and Nginx's workers: OUT is when the drain took effect, the first moment the file
+    said down and every worker had started after that change (no old worker still shutting
+    down, which serves with the old upstream); BACK is when the file no longer said down.
+    The hosts share this machine's clock."""
+
+    SCRIPT = r"""
+import os, re, sys, time
+stop, upstream = sys.argv[1], sys.argv[2]
+boot = int(next(l for l in open("/proc/stat") if l.startswith("btime")).split()[1])
+tick = os.sysconf("SC_CLK_TCK")
+def workers():
+    started, old = [], 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").strip()
+            stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if cmd.startswith(b"nginx: worker process is shutting down"):
+            old += 1
+        elif cmd.startswith(b"nginx: worker process"):
+            started.append(boot + int(stat[19]) / tick)
+    return (min(started) if started else 0.0), old
+while not os.path.exists(stop):
+    with open(upstream) as f:
+        down = re.findall(r"^\s*server (\S+) .* down;$", f.read(), re.M)
+    oldest, old = workers()
+    print(time.time(), oldest, old, *down, flush=True)
+    time.sleep(0.2)
+os.unlink(stop)
+"""
 
     def __enter__(self):
         self.stop = f"/run/drain-watch-{os.getpid()}"
-        # One process on the LB (no process per poll): the time, then the servers marked down.
-        script = (
-            "import os, re, sys, time\n"
-            f"stop, upstream = {self.stop!r}, {UPSTREAM!r}\n"
-            "while not os.path.exists(stop):\n"
-            "    with open(upstream) as f:\n"
-            "        down = re.findall(r'^\\s*server (\\S+) .* down;$', f.read(), re.M)\n"
-            "    print(time.time(), *down, flush=True)\n"
-            "    time.sleep(0.2)\n"
-            "os.unlink(stop)\n")
-        self.process = subprocess.Popen(["docker", "exec", LB, "python3", "-c", script],
+        self.process = subprocess.Popen(["docker", "exec", LB, "python3", "-c", self.SCRIPT, self.stop, UPSTREAM],
                                         stdout=subprocess.PIPE, text=True)
         return self
 
@@ -240,14 +260,20 @@ class DrainWatch:
             self.lines = self.process.communicate()[0].splitlines()
 
     def windows(self):
-        found, out = {}, {}
+        found, changed, out, previous = {}, {}, {}, 0.0
         for line in self.lines:
-            stamp, *down = line.split()
-            down = set(down)
-            for address in down - set(out):
-                out[address] = float(stamp)
-            for address in set(out) - down:
-                found.setdefault(address, []).append((out.pop(address), float(stamp)))
+            stamp, oldest, old, *down = line.split()
+            stamp, oldest, down = float(stamp), float(oldest), set(down)
+            for address in down - set(changed):
+                changed[address] = previous  # the file changed after the poll before
+            for address in set(changed) - down:
+                if address in out:
+                    found.setdefault(address, []).append((out.pop(address), stamp))
+                changed.pop(address)
+            for address in set(changed) - set(out):
+                if old == "0" and oldest > changed[address]:
+                    out[address] = stamp
+            previous = stamp
         return found
 
 
@@ -267,8 +293,8 @@ def test_a_drained_host_gets_no_request_while_it_is_out():
     """Nginx retries a failed GET on the other host, so a broken drain could drop no request
     and still send traffic to a host being changed: the load balancer's own log shows that
     while an app host was marked down no request went to it, and that requests kept flowing
-    to the other one. $time_iso8601 has whole seconds: the window starts 2 s after the host
-    was seen down (the reload) and ends a second before it was seen back."""
+    to the other one. A line's $time_iso8601 is a whole second: it counts when that whole
+    second lies in the window."""
     drains = SEEN["drains"]
     addresses = {name: remote(name).check_output("hostname -I").split()[0] + ":8000" for name in APPS}
     assert set(drains) == set(addresses.values()), drains  # each app host was taken out
@@ -277,7 +303,7 @@ def test_a_drained_host_gets_no_request_while_it_is_out():
     for name, address in addresses.items():
         assert len(drains[address]) == 1, (name, drains[address])
         out, back = drains[address][0]
-        inside = [(stamp, upstream) for stamp, upstream in lines if out + 2 <= stamp <= back - 1]
+        inside = [(stamp, upstream) for stamp, upstream in lines if out <= stamp and stamp + 1 <= back - 0.2]
         to_it = [line for line in inside if address in line[1].split(", ")]
         print(f"{name} out for {back - out:.1f} s: {len(inside)} requests in the window, {len(to_it)} sent to it")
         assert inside, f"no request reached the load balancer while {name} was out ({back - out:.1f} s)"
