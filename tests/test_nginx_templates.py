@@ -38,6 +38,8 @@ CASES = {
     "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"], "flask_nginx_limit_req_rate": "20r/s",
                               "flask_nginx_limit_conn": 10}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    # No idle connections to Gunicorn kept: `keepalive 0` is not valid Nginx, the directive goes.
+    "upstream-keepalive-off": ({"flask_nginx_upstream_keepalive": 0}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
                      [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
@@ -326,6 +328,12 @@ def test_nginx_accepts(nginx, rendered, tmp_path, case):
     result = nginx_t(nginx, host_order(rendered / case), tmp_path)
     assert result.returncode == 0, f"nginx -t rejected case {case}:\n{result.stderr}"
     assert "[warn]" not in result.stderr, result.stderr
+
+
+def test_no_upstream_keepalive_leaves_out_the_keepalive_directives(rendered):
+    off = (rendered / "upstream-keepalive-off" / UP).read_text()
+    assert "keepalive" not in off, off
+    assert "keepalive 32;" in (rendered / "defaults" / UP).read_text()
 
 
 def test_two_apps_share_a_host(nginx, rendered, tmp_path):
