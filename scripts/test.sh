@@ -4,14 +4,13 @@
 #   scripts/test.sh lint|unit
 #   scripts/test.sh molecule [SCENARIO...]
 #
-# The whole suite runs in three lanes, to use both cores on purpose:
+# The whole suite runs in two lanes, to use both cores on purpose:
 #   lane 1: lint, the fast tests, then the tls scenario
 #   lane 2: Docker, the test images and the package caches (bootstrap.sh
 #           machine), then the default scenario, the longest
-#   lane 3: the cluster scenario, once the machine is ready
-# A scenario's first converge (the heaviest step) takes its turn in
-# converge_order: no two first converges overlap, and each scenario verifies
-# while the next one converges. Each
+# and the lane that is done first runs the rest (cluster).
+# A scenario's first converge (the heaviest step) holds the setup lock, so no
+# two first converges overlap; a scenario verifies while the next one sets up. Each
 # scenario logs to its own file; its summary (pytest's last line, the slowest
 # tests, the ansible-playbook runs made inside tests) is printed when it ends,
 # and all of it when it fails, with the lines that say what failed last.
@@ -24,10 +23,11 @@ cd "$(dirname "$0")/.."
 suite_lock=${FLASK_NGINX_MOLECULE_LOCK:-/tmp/flask-nginx-molecule.lock}
 setup_lock=${FLASK_NGINX_SETUP_LOCK:-/tmp/flask-nginx-setup.lock}
 # Every scenario, in the order `molecule` runs them one by one; in the whole
-# suite, the order of their first converges (the longest verify first).
+# suite, lane 1 runs the first of lane1_scenarios, lane 2 default, and the
+# lane that is free first takes each of the rest.
 all_scenarios=(default tls cluster)
-converge_order=(default cluster tls)
-ordered=
+lane1_scenarios=(tls)
+rest_scenarios=(cluster)
 
 started=$(date +%s)
 # The machine's CPU time so far (busy, all), from /proc/stat: how much of both
@@ -56,7 +56,7 @@ stage() {
 }
 print_times() {
   [ -s "$times" ] || return 0
-  echo "=== stage times (wall clock; the three lanes overlap)"
+  echo "=== stage times (wall clock; the two lanes overlap)"
   column -t -s $'\t' "$times" 2>/dev/null || cat "$times"
   local busy all
   read -r busy all < <(cpu_ticks)
@@ -161,21 +161,8 @@ scenario_setup() {  # SCENARIO LOG
   for step in destroy create prepare; do
     molecule_step "$1" "$step" "$2" || return 1
   done
-  local rc=0
-  if [ -n "$ordered" ]; then wait_turn "$1"; fi
-  (exec 8>"$setup_lock"; flock 8; molecule_step "$1" converge "$2") || rc=$?
-  touch "$logs/converged-$1"
-  [ "$rc" -eq 0 ] || return 1
+  (exec 8>"$setup_lock"; flock 8; molecule_step "$1" converge "$2") || return 1
   molecule_step "$1" idempotence "$2"
-}
-# Until every scenario before SCENARIO in converge_order has converged (a failed
-# one stops the whole run).
-wait_turn() {  # SCENARIO
-  local s
-  for s in "${converge_order[@]}"; do
-    [ "$s" != "$1" ] || return 0
-    until [ -e "$logs/converged-$s" ]; do sleep 1; done
-  done
 }
 run_scenario() {  # SCENARIO
   local s=$1 log=$logs/$1.log
@@ -197,6 +184,14 @@ run_molecule() {  # SCENARIO...
   local s
   for s in "$@"; do run_scenario "$s" || return 1; done
 }
+# The scenarios of rest_scenarios that no other lane took yet (mkdir claims one).
+run_rest() {
+  local s
+  for s in "${rest_scenarios[@]}"; do
+    if mkdir "$logs/claimed-$s" 2>/dev/null; then run_scenario "$s" || return 1; fi
+  done
+}
+
 # Lanes run in the background, each in its own process group (job control);
 # the first to fail stops the others.
 lane_pids=()
@@ -224,10 +219,9 @@ exec 9>"$suite_lock"
 case "$part" in
   all)
     flock -n 9 || { echo "    waiting for $suite_lock (another run of the suite on this machine)"; flock 9; }
-    ordered=1
-    run_lanes "run_lint && run_unit && run_molecule tls" \
-      "stage 'bootstrap: Docker, the test images, the package caches' bootstrap_machine && run_molecule default" \
-      "run_molecule cluster" || rc=$?
+    run_lanes "run_lint && run_unit && run_molecule ${lane1_scenarios[*]} && run_rest" \
+      "stage 'bootstrap: Docker, the test images, the package caches' bootstrap_machine && run_molecule default && run_rest" \
+      || rc=$?
     ;;
   lint) run_lint || rc=$? ;;
   unit) run_unit || rc=$? ;;
