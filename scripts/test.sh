@@ -86,13 +86,12 @@ wait_machine() {
     sleep 1
   done
 }
-case "$part" in
-  all) stage "bootstrap: the tools" scripts/bootstrap.sh tools ;;
-  molecule)
-    stage "bootstrap: the tools, Docker, the test images, the package caches" scripts/bootstrap.sh || exit 1
-    touch "$logs/machine.ok" ;;
-  *) stage "bootstrap: the tools" scripts/bootstrap.sh tools ;;
-esac
+if [ "$part" = molecule ]; then
+  stage "bootstrap: the tools, Docker, the test images, the package caches" scripts/bootstrap.sh || exit 1
+  touch "$logs/machine.ok"
+else
+  stage "bootstrap: the tools" scripts/bootstrap.sh tools
+fi
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 if [ -z "${FLASK_NGINX_PIP_CA_BUNDLE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
