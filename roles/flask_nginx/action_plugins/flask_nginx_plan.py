@@ -102,9 +102,45 @@ def _coerce_suboptions(item, options):
     return {key: (_coerce_one(value, options[key]) if key in options else value) for key, value in item.items()}
 
 
+def groups(options):
+    """The grouped options (a dict with keys of its own, e.g. flask_nginx_timeouts): name -> its keys' specs."""
+    return {name: option["options"] for name, option in options.items()
+            if option.get("type") == "dict" and option.get("options")}
+
+
+def merged(value, keys):
+    """A grouped option's VALUE (the keys a user set) over its KEYS' defaults: a partial dict is
+    what users write (`flask_nginx_timeouts: {proxy_read: 120s}`), and Ansible replaces a whole
+    dict, so the plan fills in the rest. Unknown keys stay, for the rules to refuse."""
+    given = value if isinstance(value, dict) else {}
+    return {**{key: spec.get("default") for key, spec in keys.items()}, **given}
+
+
+class Values(dict):
+    """The coerced variables, by name; a grouped option's key also by its dotted name
+    (v["flask_nginx_timeouts.proxy_read"]), as the rules and their messages name it."""
+
+    def __getitem__(self, name):
+        if "." in name and not super().__contains__(name):
+            group, key = name.split(".", 1)
+            return super().__getitem__(group)[key]
+        return super().__getitem__(name)
+
+    def __contains__(self, name):
+        if "." in name:
+            group, key = name.split(".", 1)
+            return isinstance(self.get(group), dict) and key in self.get(group)
+        return super().__contains__(name)
+
+
 def coerce(values, options):
-    """The role's VALUES with every option typed by its spec OPTIONS, once."""
-    return {name: (_coerce_one(value, options[name]) if name in options else value) for name, value in values.items()}
+    """The role's VALUES with every option typed by its spec OPTIONS, once; each grouped
+    option complete (its defaults under the keys set)."""
+    out = {name: (_coerce_one(value, options[name]) if name in options else value) for name, value in values.items()}
+    for name, keys in groups(options).items():
+        if name in out:
+            out[name] = _coerce_suboptions(merged(out[name], keys), keys)
+    return Values(out)
 
 
 _KIND = {"bool": (bool, "true or false"), "int": (int, "a whole number"), "float": (float, "a number")}
@@ -121,13 +157,29 @@ def type_refusals(values, coerced, options):
                                          (kind[0] is int and isinstance(coerced[name], bool))):
             out.append(f"{name} = {json.dumps(values[name], default=str)} is refused: {kind[1]} "
                        f"(its type in meta/argument_specs.yml is {option['type']})")
+    for name, keys in groups(options).items():
+        if name not in values:
+            continue
+        given = values[name]
+        if given is None:
+            continue
+        if not isinstance(given, dict):
+            out.append(f"{name} = {json.dumps(given, default=str)} is refused: a dict of the keys to change "
+                       f"({', '.join(keys)})")
+            continue
+        for key in sorted(set(given) - set(keys)):
+            out.append(f"{name}.{key} = {json.dumps(given[key], default=str)} is refused: not a key of {name} "
+                       f"(its keys: {', '.join(keys)})")
+        out += type_refusals({f"{name}.{k}": given[k] for k in given if k in keys},
+                             {f"{name}.{k}": coerced[name][k] for k in given if k in keys},
+                             {f"{name}.{k}": keys[k] for k in given if k in keys})
     return out
 
 
 def typed_options(options):
     """Names of the options whose value must be coerced (bool, int, float, or lists of them)."""
     return sorted(name for name, option in options.items()
-                  if option.get("type") in _CONVERT
+                  if option.get("type") in _CONVERT or (option.get("type") == "dict" and option.get("options"))
                   or (option.get("type") == "list" and (option.get("elements") in _CONVERT or option.get("options"))))
 
 
@@ -206,14 +258,14 @@ def _acme_server(v, c):
     return c["__flask_nginx_acme_letsencrypt_staging"] if v["flask_nginx_acme_staging"] else c["__flask_nginx_acme_letsencrypt"]
 
 
-DURATIONS = ("flask_nginx_upstream_fail_timeout", "flask_nginx_upstream_keepalive_timeout", "flask_nginx_proxy_connect_timeout",
-             "flask_nginx_proxy_read_timeout", "flask_nginx_proxy_send_timeout", "flask_nginx_proxy_next_upstream_timeout",
-             "flask_nginx_client_header_timeout", "flask_nginx_client_body_timeout", "flask_nginx_send_timeout",
-             "flask_nginx_keepalive_timeout")
-COUNTS = ("flask_nginx_gunicorn_max_requests", "flask_nginx_upstream_max_fails", "flask_nginx_upstream_keepalive",
-          "flask_nginx_limit_req_burst", "flask_nginx_limit_conn", "flask_nginx_drain_seconds", "flask_nginx_hsts_max_age")
-PORTS = ("flask_nginx_http_port", "flask_nginx_https_port", "flask_nginx_gunicorn_port")
-SECONDS = ("flask_nginx_gunicorn_timeout", "flask_nginx_gunicorn_graceful_timeout", "flask_nginx_gunicorn_keepalive")
+DURATIONS = ("flask_nginx_upstream.fail_timeout", "flask_nginx_upstream.idle_timeout", "flask_nginx_timeouts.proxy_connect",
+             "flask_nginx_timeouts.proxy_read", "flask_nginx_timeouts.proxy_send", "flask_nginx_timeouts.proxy_next_upstream",
+             "flask_nginx_timeouts.client_header", "flask_nginx_timeouts.client_body", "flask_nginx_timeouts.send",
+             "flask_nginx_timeouts.keepalive")
+COUNTS = ("flask_nginx_gunicorn.max_requests", "flask_nginx_upstream.max_fails", "flask_nginx_upstream.idle_connections",
+          "flask_nginx_rate_limit.burst", "flask_nginx_rate_limit.connections", "flask_nginx_fleet.drain_seconds", "flask_nginx_hsts.max_age")
+PORTS = ("flask_nginx_http_port", "flask_nginx_https_port", "flask_nginx_gunicorn.port")
+SECONDS = ("flask_nginx_gunicorn.timeout", "flask_nginx_gunicorn.graceful_timeout", "flask_nginx_gunicorn.keepalive")
 
 
 class Rule:
@@ -338,13 +390,10 @@ RULES = [
          "/var/lib/NAME becomes the app's)"),
     Rule("flask_nginx_app_user",
          lambda v, c: _match(c["p"]["account"], v["flask_nginx_app_user"])
-         and _not_reserved(v, c, "flask_nginx_app_user", "__flask_nginx_reserved_accounts"),
+         and _not_reserved(v, c, "flask_nginx_app_user", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_groups"),
          "a new system account name (lower case, at most 32 characters); not root, www-data, postgres, another system "
-         "account (systemd-*, _*) or the connection's user"),
-    Rule("flask_nginx_app_group",
-         lambda v, c: _match(c["p"]["account"], v["flask_nginx_app_group"])
-         and _not_reserved(v, c, "flask_nginx_app_group", "__flask_nginx_reserved_groups", "__flask_nginx_reserved_accounts"),
-         "a group of the app alone; not a privileged or shared group (root, adm, sudo, docker, www-data, ...)"),
+         "account (systemd-*, _*) or the connection's user, nor a privileged or shared group's name (adm, sudo, docker, "
+         "...: the app's group has the account's name)"),
     Rule("flask_nginx_app_root",
          lambda v, c: _match(c["p"]["safe_path"], v["flask_nginx_app_root"]) and v["flask_nginx_app_root"].count("/") >= 2
          and not _match(c["__flask_nginx_forbidden_roots"], v["flask_nginx_app_root"]),
@@ -401,29 +450,24 @@ RULES = [
          "a dict of header names (letters, digits and '-') to values without '\"', backslash, CR, LF or other control "
          "characters (Nginx quotes them; a line break would add a header of the client's choosing); an empty value drops "
          "the header"),
-    Rule("flask_nginx_gzip_types",
-         lambda v, c: isinstance(v["flask_nginx_gzip_types"], list)
-         and all(_match(c["p"]["mime_type"], t) and str(t).lower() != "text/event-stream" for t in v["flask_nginx_gzip_types"]),
-         "a list of MIME types, one TYPE/SUBTYPE per item (e.g. application/json), not text/event-stream (gzip would hold "
-         "a stream back) nor '*'"),
     Rule("flask_nginx_static_url", lambda v, c: _match(c["p"]["static_url"], v["flask_nginx_static_url"]),
          "a URL path that starts and ends with '/', without '..' or hidden segments (e.g. /static/)"),
     Rule("flask_nginx_static_dir", lambda v, c: _match(c["p"]["static_dir"], v["flask_nginx_static_dir"]),
          "a directory inside the app, relative, without '.', '..' or hidden segments (e.g. static); '.' would publish the source"),
-    Rule("flask_nginx_healthcheck_path", lambda v, c: _match(c["p"]["url_path"], v["flask_nginx_healthcheck_path"]),
+    Rule("flask_nginx_healthcheck.path", lambda v, c: _match(c["p"]["url_path"], v["flask_nginx_healthcheck.path"]),
          "a URL path starting with '/'"),
     Rule("flask_nginx_releases_keep", _range("flask_nginx_releases_keep", 2),
          "at least 2 (old workers finish on the previous release)"),
     Rule("flask_nginx_app_address", lambda v, c: _app_address_ok(c, v["flask_nginx_app_address"]),
          "empty (the host's default IPv4 address), an IPv4 address (10.0.0.5) or an IPv6 address in brackets ([fd00::5]); "
-         "no host name or port (systemd's ListenStream= takes an address, flask_nginx_gunicorn_port the port)"),
-    Rule("flask_nginx_firewall_allow_from",
-         lambda v, c: isinstance(v["flask_nginx_firewall_allow_from"], list) and _allow_from_ok(c, v["flask_nginx_firewall_allow_from"]),
+         "no host name or port (systemd's ListenStream= takes an address, flask_nginx_gunicorn.port the port)"),
+    Rule("flask_nginx_firewall.allow_from",
+         lambda v, c: isinstance(v["flask_nginx_firewall.allow_from"], list) and _allow_from_ok(c, v["flask_nginx_firewall.allow_from"]),
          "empty (the fleet's own hosts) or a list of IPv4 addresses or networks (10.0.0.0/8, 192.0.2.7) that do not "
          "overlap, written as networks (no host bits after the prefix); not 0.0.0.0/0, host names or IPv6 (the rule is "
          "nftables' `ip saddr`)"),
-    Rule("flask_nginx_gunicorn_bind",
-         lambda v, c: v["flask_nginx_gunicorn_bind"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn_bind"]),
+    Rule("flask_nginx_gunicorn.bind",
+         lambda v, c: v["flask_nginx_gunicorn.bind"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn.bind"]),
          "empty (decided by the host's groups) or ADDRESS:PORT with a port from 1 to 65535"),
     Rule(", ".join(PORTS), lambda v, c: all(1 <= jinja_int(v[n]) <= 65535 for n in PORTS), "TCP ports from 1 to 65535",
          value=lambda v, c: [jinja_int(v[n]) for n in PORTS]),
@@ -432,43 +476,43 @@ RULES = [
          "two different ports with TLS (one server cannot speak HTTP and HTTPS on one port)",
          value=lambda v, c: [jinja_int(v["flask_nginx_http_port"]), jinja_int(v["flask_nginx_https_port"])]),
     # A group's name with a typo would make every host run everything, the load balancers the app.
-    Rule("flask_nginx_app_hosts_group",
-         lambda v, c: v["flask_nginx_app_hosts_group"] in c["groups"] or v["flask_nginx_lb_hosts_group"] not in c["groups"],
-         lambda v, c: f"the inventory has the load-balancer group {v['flask_nginx_lb_hosts_group']} "
-                      "(flask_nginx_lb_hosts_group) but no group of this name, so every host would run the app, the "
+    Rule("flask_nginx_fleet.app_hosts",
+         lambda v, c: v["flask_nginx_fleet.app_hosts"] in c["groups"] or v["flask_nginx_fleet.lb_hosts"] not in c["groups"],
+         lambda v, c: f"the inventory has the load-balancer group {v['flask_nginx_fleet.lb_hosts']} "
+                      "(flask_nginx_fleet.lb_hosts) but no group of this name, so every host would run the app, the "
                       "load balancers too (code, settings and secrets on the Internet-facing hosts). Name the inventory's "
                       f"group of app hosts (its groups: {', '.join(_inventory_groups(c)) or 'none'})"),
     # Only a group named by hand: an inventory of app hosts alone (no flask_lb) runs Nginx on
     # each of them, as it always did.
-    Rule("flask_nginx_lb_hosts_group",
-         lambda v, c: v["flask_nginx_lb_hosts_group"] in c["groups"] or v["flask_nginx_app_hosts_group"] not in c["groups"]
-         or v["flask_nginx_lb_hosts_group"] == "flask_lb",
-         lambda v, c: f"the inventory has the app-host group {v['flask_nginx_app_hosts_group']} "
-                      "(flask_nginx_app_hosts_group) but no group of this name, so every host would run the public "
+    Rule("flask_nginx_fleet.lb_hosts",
+         lambda v, c: v["flask_nginx_fleet.lb_hosts"] in c["groups"] or v["flask_nginx_fleet.app_hosts"] not in c["groups"]
+         or v["flask_nginx_fleet.lb_hosts"] == "flask_lb",
+         lambda v, c: f"the inventory has the app-host group {v['flask_nginx_fleet.app_hosts']} "
+                      "(flask_nginx_fleet.app_hosts) but no group of this name, so every host would run the public "
                       "Nginx, the app hosts too. Name the inventory's group of load balancers (its groups: "
                       f"{', '.join(_inventory_groups(c)) or 'none'})"),
-    Rule("flask_nginx_firewall_ssh_port", _range("flask_nginx_firewall_ssh_port", 0, 65535),
+    Rule("flask_nginx_firewall.ssh_port", _range("flask_nginx_firewall.ssh_port", 0, 65535),
          "0 (the port Ansible connects to, else 22) or a TCP port up to 65535"),
-    Rule("flask_nginx_firewall_allow_tcp",
-         lambda v, c: all(1 <= jinja_int(port) <= 65535 for port in v["flask_nginx_firewall_allow_tcp"]),
+    Rule("flask_nginx_firewall.allow_tcp",
+         lambda v, c: all(1 <= jinja_int(port) <= 65535 for port in v["flask_nginx_firewall.allow_tcp"]),
          "a list of TCP ports from 1 to 65535"),
     Rule("flask_nginx_gunicorn_workers", _range("flask_nginx_gunicorn_workers", 0, 256),
          "0 ((2 x CPUs) + 1, at most 12) or a number of workers up to 256"),
     Rule("flask_nginx_gunicorn_threads", _range("flask_nginx_gunicorn_threads", 1, 1000), "from 1 to 1000 threads per worker"),
     Rule(", ".join(SECONDS), lambda v, c: min(jinja_int(v[n]) for n in SECONDS) >= 1, "whole seconds, at least 1",
          value=lambda v, c: [v[n] for n in SECONDS]),
-    Rule("flask_nginx_gunicorn_keepalive",
-         lambda v, c: jinja_int(v["flask_nginx_gunicorn_keepalive"])
-         > jinja_int(re.sub(r"s$", "", str(v["flask_nginx_upstream_keepalive_timeout"]))),
-         lambda v, c: f"more seconds than flask_nginx_upstream_keepalive_timeout ({v['flask_nginx_upstream_keepalive_timeout']}), "
+    Rule("flask_nginx_gunicorn.keepalive",
+         lambda v, c: jinja_int(v["flask_nginx_gunicorn.keepalive"])
+         > jinja_int(re.sub(r"s$", "", str(v["flask_nginx_upstream.idle_timeout"]))),
+         lambda v, c: f"more seconds than flask_nginx_upstream.idle_timeout ({v['flask_nginx_upstream.idle_timeout']}), "
                       "so Gunicorn never closes an idle connection first"),
     Rule(", ".join(COUNTS), lambda v, c: min(jinja_int(v[n]) for n in COUNTS) >= 0, "whole numbers, 0 or more",
          value=lambda v, c: [v[n] for n in COUNTS]),
-    Rule("flask_nginx_healthcheck_retries", _range("flask_nginx_healthcheck_retries", 1), "at least 1 attempt"),
+    Rule("flask_nginx_healthcheck.retries", _range("flask_nginx_healthcheck.retries", 1), "at least 1 attempt"),
     Rule("flask_nginx_client_max_body_size", lambda v, c: _match(c["p"]["size"], v["flask_nginx_client_max_body_size"]),
          "an Nginx size, a number with an optional k, m or g (e.g. 10m; 0 = no limit)"),
-    Rule("flask_nginx_access_log_buffer",
-         lambda v, c: v["flask_nginx_access_log_buffer"] == "" or _match(c["p"]["size"], v["flask_nginx_access_log_buffer"]),
+    Rule("flask_nginx_logs.buffer",
+         lambda v, c: v["flask_nginx_logs.buffer"] == "" or _match(c["p"]["size"], v["flask_nginx_logs.buffer"]),
          "empty (unbuffered) or an Nginx size such as 64k"),
     Rule(", ".join(DURATIONS), lambda v, c: all(_match(c["p"]["duration"], str(v[n])) for n in DURATIONS),
          "Nginx durations, a number with an optional unit ms, s, m, h, d (e.g. 60s, 1m30s)",
@@ -501,15 +545,10 @@ RULES = [
          and all(_match(c["p"]["duration"], str(loc.get("read_timeout", "1s"))) for loc in v["flask_nginx_locations"]),
          "a path ('/ws/', '= /api/stream' or '^~ /uploads/') without braces or ';', an Nginx size and duration",
          value=lambda v, c: [loc.get("path") for loc in v["flask_nginx_locations"]]),
-    Rule("flask_nginx_websocket_read_timeout",
-         lambda v, c: _match(c["p"]["duration"], v["flask_nginx_websocket_read_timeout"]), "an Nginx duration, e.g. 3600s or 1h"),
-    Rule("flask_nginx_worker_stop_timeout, flask_nginx_maintenance_retry_after",
-         lambda v, c: jinja_int(v["flask_nginx_worker_stop_timeout"]) >= 1
-         and jinja_int(v["flask_nginx_maintenance_retry_after"]) >= 0,
-         "a stop timeout of at least 1 second; Retry-After of 0 seconds or more",
-         value=lambda v, c: [v["flask_nginx_worker_stop_timeout"], v["flask_nginx_maintenance_retry_after"]]),
-    Rule("flask_nginx_limit_req_rate",
-         lambda v, c: v["flask_nginx_limit_req_rate"] == "" or _match(c["p"]["rate"], v["flask_nginx_limit_req_rate"]),
+    Rule("flask_nginx_timeouts.websocket_read",
+         lambda v, c: _match(c["p"]["duration"], v["flask_nginx_timeouts.websocket_read"]), "an Nginx duration, e.g. 3600s or 1h"),
+    Rule("flask_nginx_rate_limit.rate",
+         lambda v, c: v["flask_nginx_rate_limit.rate"] == "" or _match(c["p"]["rate"], v["flask_nginx_rate_limit.rate"]),
          "empty (no limit) or requests per second or minute, e.g. 20r/s or 600r/m"),
     Rule("flask_nginx_acme_retries", _range("flask_nginx_acme_retries", 0, 10), "a number of retries from 0 to 10"),
     Rule("flask_nginx_acme_retry_delay", _range("flask_nginx_acme_retry_delay", 1, 300),
@@ -538,8 +577,8 @@ RULES = [
          "seconds from 0 to 3600"),
     Rule("flask_nginx_acme_issuer",
          lambda v, c: v["flask_nginx_acme_issuer"] == ""
-         or v["flask_nginx_acme_issuer"] in c["groups"].get(v["flask_nginx_lb_hosts_group"], [c["host"]]),
-         "empty (the load-balancer group's first host) or a host of the load-balancer group (flask_nginx_lb_hosts_group)"),
+         or v["flask_nginx_acme_issuer"] in c["groups"].get(v["flask_nginx_fleet.lb_hosts"], [c["host"]]),
+         "empty (the load-balancer group's first host) or a host of the load-balancer group (flask_nginx_fleet.lb_hosts)"),
     Rule("flask_nginx_trusted_proxies",
          lambda v, c: isinstance(v["flask_nginx_trusted_proxies"], list)
          and all(_proxy_ok(c, str(n)) for n in v["flask_nginx_trusted_proxies"]),
@@ -563,26 +602,26 @@ RULES = [
          "whole seconds, 0 or more (0 = no stale page while the app fails)"),
     Rule("flask_nginx_cache_max_size", lambda v, c: _match(c["p"]["cache_size"], str(v["flask_nginx_cache_max_size"])),
          "an Nginx size above 0, a number with an optional k, m or g (e.g. 100m or 1g)"),
-    Rule("flask_nginx_log_keep", _range("flask_nginx_log_keep", 1), "a number of rotated logs to keep, at least 1"),
-    Rule("flask_nginx_log_max_size",
-         lambda v, c: v["flask_nginx_log_max_size"] == "" or _match(c["p"]["logrotate_size"], v["flask_nginx_log_max_size"]),
+    Rule("flask_nginx_logs.keep", _range("flask_nginx_logs.keep", 1), "a number of rotated logs to keep, at least 1"),
+    Rule("flask_nginx_logs.max_size",
+         lambda v, c: v["flask_nginx_logs.max_size"] == "" or _match(c["p"]["logrotate_size"], v["flask_nginx_logs.max_size"]),
          "empty (daily only) or a logrotate size such as 100M, 500k or 1G"),
     Rule("flask_nginx_metrics_listen", lambda v, c: _bind_ok(c["p"], v["flask_nginx_metrics_listen"]),
          "ADDRESS:PORT, e.g. 127.0.0.1:9113 (a private address unless you mean to publish the metrics)"),
     # The exporter has no authentication: with the firewall off, every interface and a public
     # address publish the host's metrics (a host name cannot be checked here).
     Rule("flask_nginx_metrics_listen",
-         lambda v, c: not v["flask_nginx_metrics"] or v["flask_nginx_firewall"]
+         lambda v, c: not v["flask_nginx_metrics"] or v["flask_nginx_firewall.enabled"]
          or _private_host(c, v["flask_nginx_metrics_listen"].rsplit(":", 1)[0]),
-         "with flask_nginx_firewall off, a loopback or private address (127.0.0.1:9113, 10.0.0.5:9113, [::1]:9113, "
+         "with flask_nginx_firewall.enabled off, a loopback or private address (127.0.0.1:9113, 10.0.0.5:9113, [::1]:9113, "
          "localhost:9113), not every interface (0.0.0.0, [::]), a public address or a host name: the exporter has no "
-         "authentication. Turn on flask_nginx_firewall (it lets only the web ports and flask_nginx_firewall_allow_tcp in) "
+         "authentication. Turn on flask_nginx_firewall.enabled (it lets only the web ports and flask_nginx_firewall.allow_tcp in) "
          "to listen elsewhere"),
-    Rule("flask_nginx_gunicorn_statsd_host",
-         lambda v, c: v["flask_nginx_gunicorn_statsd_host"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn_statsd_host"]),
+    Rule("flask_nginx_gunicorn.statsd_host",
+         lambda v, c: v["flask_nginx_gunicorn.statsd_host"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn.statsd_host"]),
          "empty (no statsd) or HOST:PORT of a statsd server, e.g. 127.0.0.1:8125"),
     # playbooks/rollback.yml: a release id is a directory name under releases/.
-    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v["flask_nginx_rollback_to"]),
+    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v.get("flask_nginx_rollback_to", "")),
          "empty (the newest release that was live before the current one) or a release id, 12 lower-case hex digits "
          "(ls APP_ROOT/releases)"),
     # On the controller: the app's directory holds the WSGI module (a git app is checked out later).
@@ -646,13 +685,8 @@ RULES = [
          lambda v, c: not _auth_paths(v) or (_users_ok(v["flask_nginx_basic_auth_users"]) and bool(v["flask_nginx_basic_auth_users"])),
          "basic_auth: true on a location needs the logins in flask_nginx_basic_auth_users",
          value=lambda v, c: _auth_paths(v)),
-    Rule("flask_nginx_basic_auth_scope",
-         lambda v, c: v["flask_nginx_basic_auth_scope"] != "locations" or not v["flask_nginx_basic_auth_users"]
-         or bool(_auth_paths(v)),
-         "with flask_nginx_basic_auth_scope=locations, basic_auth: true on the flask_nginx_locations that need a login "
-         "(none has it, so flask_nginx_basic_auth_users would protect nothing); site = the whole site"),
-    Rule("flask_nginx_healthcheck_path",
-         lambda v, c: not _site_auth(v) or _health_path(v["flask_nginx_healthcheck_path"]) != "/",
+    Rule("flask_nginx_healthcheck.path",
+         lambda v, c: not _site_auth(v) or _health_path(v["flask_nginx_healthcheck.path"]) != "/",
          "a path of its own (e.g. /healthz) with flask_nginx_basic_auth_users: the health path is open without a login, "
          "and / would open the app's home page"),
 ]
@@ -707,7 +741,7 @@ def _get(mapping, *keys, default=None):
 def fleet(v, c):
     """What this host runs and which peers it needs: from the inventory alone."""
     host, groups = c["host"], c["groups"]
-    app_group, lb_group = v["flask_nginx_app_hosts_group"], v["flask_nginx_lb_hosts_group"]
+    app_group, lb_group = v["flask_nginx_fleet.app_hosts"], v["flask_nginx_fleet.lb_hosts"]
     # A play without the fleet groups treats every host as a single host.
     app_hosts = list(groups.get(app_group, [host]))
     lb_hosts = list(groups.get(lb_group, [host]))
@@ -776,7 +810,7 @@ def cache(v, c):
     if not paths:
         return {"enabled": False}
     seconds, stale = jinja_int(v["flask_nginx_cache_seconds"]), jinja_int(v["flask_nginx_cache_stale_seconds"])
-    health = v["flask_nginx_healthcheck_path"].split("?", 1)[0]
+    health = v["flask_nginx_healthcheck.path"].split("?", 1)[0]
     return {
         "enabled": True,
         "paths": paths,
@@ -830,7 +864,7 @@ def units(v, c, host, issues_here):
         for worker in v["flask_nginx_workers"]:
             unit = f"{app}-worker-{worker['name']}@.service"
             instances = [f"{unit[:-9]}@{n}.service" for n in range(1, jinja_int(worker.get("instances", 1)) + 1)]
-            files.append({**worker, "kind": "worker", "src": "worker@.service.j2", "unit": unit, "instance_units": instances})
+            files.append({"stop_timeout": 30, **worker, "kind": "worker", "src": "worker@.service.j2", "unit": unit, "instance_units": instances})
         job_here = host["name"] == (host["app_hosts"][0] if host["app_hosts"] else host["name"])
         for timer in v["flask_nginx_timers"]:
             if timer.get("all_hosts", False) or job_here:
@@ -857,7 +891,7 @@ def packages(v, c, host, tls_plan):
     """Every package the role uses on this host, installed in one apt transaction."""
     if "__flask_nginx_packages" not in c:
         return {}
-    runs_lb, firewall = host["runs_lb"], v["flask_nginx_firewall"]
+    runs_lb, firewall = host["runs_lb"], v["flask_nginx_firewall.enabled"]
     wanted = (c["__flask_nginx_packages"]
               + (c["__flask_nginx_nginx_packages"] if runs_lb else [])
               + (c["__flask_nginx_git_packages"] if v["flask_nginx_app_git_repo"] else [])
@@ -879,9 +913,28 @@ def python(v, c, host):
     installer, runs_app = v["flask_nginx_python_installer"], host["runs_app"]
     # gevent only for its worker class, with Gunicorn's `gevent` extra (its gevent worker
     # imports `packaging`).
-    gunicorn = ([f"gunicorn[gevent]=={v['flask_nginx_gunicorn_version']}", f"gevent=={v['flask_nginx_gunicorn_gevent_version']}"]
-                if v["flask_nginx_gunicorn_worker_class"] == "gevent" else [f"gunicorn=={v['flask_nginx_gunicorn_version']}"])
-    return {"installer": installer, "gunicorn_packages": gunicorn,
+    gunicorn = ([f"gunicorn[gevent]=={v['flask_nginx_gunicorn.version']}", f"gevent=={c['__flask_nginx_gevent_version']}"]
+                if v["flask_nginx_gunicorn.worker_class"] == "gevent" else [f"gunicorn=={v['flask_nginx_gunicorn.version']}"])
+    index, ca_file = v["flask_nginx_package_index"], c["__flask_nginx_pip_ca_file"]
+    # The same index, CA bundle and proxy for both installers. Without a bundle uv trusts
+    # the system's store (as Debian's pip does), not its own; it never downloads a Python
+    # (the system's python3 is the one); files are copied out of its cache, so that deleting
+    # the cache never breaks a release.
+    pip_env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+    uv_env = {"UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy", "UV_NO_CONFIG": "1"}
+    if index["url"]:
+        pip_env["PIP_INDEX_URL"] = uv_env["UV_DEFAULT_INDEX"] = index["url"]
+    if index["extra_urls"]:
+        pip_env["PIP_EXTRA_INDEX_URL"] = uv_env["UV_INDEX"] = " ".join(index["extra_urls"])
+    if index["ca_bundle"]:
+        pip_env["PIP_CERT"] = uv_env["SSL_CERT_FILE"] = ca_file
+    else:
+        uv_env["UV_NATIVE_TLS"] = "1"
+    if index["proxy"]:
+        pip_env["PIP_PROXY"] = uv_env["HTTPS_PROXY"] = uv_env["HTTP_PROXY"] = index["proxy"]
+    return {"installer": installer, "gunicorn_packages": gunicorn, "pip_env": pip_env, "uv_env": uv_env,
+            # The index's CA bundle on the host ('' = none): pip, uv and git over https trust it.
+            "ca_file": ca_file if index["ca_bundle"] else "",
             "install_uv": runs_app and installer == "uv"
             and (files.get("uv_marker") or "").strip() != str(c["__flask_nginx_uv_version"]),
             "install_gunicorn": runs_app and (files.get("gunicorn_marker") or "").strip() != " ".join(gunicorn)}
@@ -900,8 +953,8 @@ def _all_ipv4(c, hosts):
 
 def listen(v, c, host, tls_plan, options):
     """Where Gunicorn listens, here and on every app host this host sends to. One rule:
-    flask_nginx_gunicorn_bind if set; on a host that also runs Nginx a unix socket ('');
-    else flask_nginx_app_address (or the default IPv4 address) and flask_nginx_gunicorn_port.
+    flask_nginx_gunicorn.bind if set; on a host that also runs Nginx a unix socket ('');
+    else flask_nginx_app_address (or the default IPv4 address) and flask_nginx_gunicorn.port.
     Another host's own settings win over ours."""
     me, upstream = host["name"], {}
     bind_here = ""
@@ -912,9 +965,9 @@ def listen(v, c, host, tls_plan, options):
             raw = v[key] if _name == me else _hostvars.get(key, v[key])
             return _coerce_one(raw, options.get(key, {}))
 
-        bind = setting("flask_nginx_gunicorn_bind")
+        bind = setting("flask_nginx_gunicorn.bind")
         if not bind and name in host["tcp_app_hosts"]:
-            bind = f"{setting('flask_nginx_app_address') or _address(c, name)}:{setting('flask_nginx_gunicorn_port')}"
+            bind = f"{setting('flask_nginx_app_address') or _address(c, name)}:{setting('flask_nginx_gunicorn.port')}"
         if name == me:
             bind_here = bind
         # The line of this app host in a load balancer's upstream ('' = none: a host that
@@ -922,11 +975,11 @@ def listen(v, c, host, tls_plan, options):
         if name == me and not bind:
             upstream[name] = f"unix:{c['__flask_nginx_socket']}"
         elif bind:
-            upstream[name] = (f"{bind} max_fails={v['flask_nginx_upstream_max_fails']}"
-                              f" fail_timeout={v['flask_nginx_upstream_fail_timeout']}")
+            upstream[name] = (f"{bind} max_fails={v['flask_nginx_upstream.max_fails']}"
+                              f" fail_timeout={v['flask_nginx_upstream.fail_timeout']}")
     lbs = host["lb_hosts"]
     ipv4 = c.get("ipv4", {})
-    ssh_port = jinja_int(v["flask_nginx_firewall_ssh_port"])
+    ssh_port = jinja_int(v["flask_nginx_firewall.ssh_port"])
     issuer = tls_plan["issuer"]
     return {
         # '' = the unix socket held by systemd; ADDRESS:PORT = TCP.
@@ -948,8 +1001,8 @@ def listen(v, c, host, tls_plan, options):
                                 if tls_plan["follower"] else ""),
         # The firewall keeps the port Ansible uses open (0 = that port, else 22).
         "ssh_port": ssh_port if ssh_port > 0 else jinja_int(c.get("ansible_port") or 22),
-        # Who may reach flask_nginx_firewall_allow_tcp: the given networks, else the fleet's own hosts.
-        "firewall_sources": (v["flask_nginx_firewall_allow_from"] if v["flask_nginx_firewall_allow_from"]
+        # Who may reach flask_nginx_firewall.allow_tcp: the given networks, else the fleet's own hosts.
+        "firewall_sources": (v["flask_nginx_firewall.allow_from"] if v["flask_nginx_firewall.allow_from"]
                              else unique(_all_ipv4(c, unique(lbs + host["app_hosts"])) + list(ipv4.values()) + ["127.0.0.1"])),
     }
 
@@ -1061,7 +1114,7 @@ def on_host(v, c, plan):
         "health": {
             "url": (f"https://127.0.0.1:{https}" if runs_lb and tls_plan["enabled"]
                     else f"http://127.0.0.1:{http}" if runs_lb else f"http://{bind}") + v["flask_nginx_url_prefix"]
-            + v["flask_nginx_healthcheck_path"],
+            + v["flask_nginx_healthcheck.path"],
             "status": 503 if runs_lb and v["flask_nginx_maintenance"] else 200,
             "name": names_plan["health_name"],
         },
@@ -1076,7 +1129,8 @@ def account_refusals(v, c, plan):
     if not plan["host"]["runs_app"]:
         return []
     probe, host, out = c.get("probe") or {}, c["host"], []
-    app, user, group = v["flask_nginx_app_name"], v["flask_nginx_app_user"], v["flask_nginx_app_group"]
+    app, user = v["flask_nginx_app_name"], v["flask_nginx_app_user"]
+    group = user  # the app's group has its account's name
     found = _get(probe, "users", user, default={})
     if found.get("exists"):
         comment = found.get("comment", "")
@@ -1094,9 +1148,9 @@ def account_refusals(v, c, plan):
     found = _get(probe, "groups", group, default={})
     others = unique([m for m in found.get("members", []) if m != user] + [u for u in found.get("users", []) if u != user])
     if found.get("exists") and others:
-        out.append(f"flask_nginx_app_group = {json.dumps(group)} is refused on {host}: the group exists and is not the app's "
-                   f"alone ({', '.join(others)} {'is' if len(others) == 1 else 'are'} in it): the app would get their "
-                   "group's files. Choose a group no other account uses (the role makes it).")
+        out.append(f"flask_nginx_app_user = {json.dumps(user)} is refused on {host}: its group {group} exists and is not the "
+                   f"app's alone ({', '.join(others)} {'is' if len(others) == 1 else 'are'} in it): the app would get their "
+                   "group's files. Choose an app user whose name no group has (the role makes the group).")
     state = _get(probe, "paths", "state_dir", default={})
     if state.get("type", "absent") != "absent" and (state["type"] != "directory" or state.get("owner") != user):
         what = f"is a {state['type']}" if state["type"] != "directory" else f"belongs to {state.get('owner')}"
@@ -1168,12 +1222,12 @@ def host_refusals(v, c, plan):
     the ports shared with the host's other apps."""
     out = account_refusals(v, c, plan) + shared_port_refusals(v, c, plan)
     bind = plan["listen"]["bind"]
-    if (plan["host"]["runs_app"] and bind and not v["flask_nginx_firewall"] and not v["flask_nginx_private_network"]
+    if (plan["host"]["runs_app"] and bind and not v["flask_nginx_firewall.enabled"] and not v["flask_nginx_fleet.private_network"]
             and not _private_host(c, bind.rsplit(":", 1)[0])):
-        out.append(f"Gunicorn would listen on {bind} (flask_nginx_app_address / flask_nginx_gunicorn_bind), which is not a "
+        out.append(f"Gunicorn would listen on {bind} (flask_nginx_app_address / flask_nginx_gunicorn.bind), which is not a "
                    "private address: clients could bypass Nginx and forge X-Forwarded-* headers. Set flask_nginx_app_address "
-                   "to a private address, turn on flask_nginx_firewall (only the load balancers may connect), or set "
-                   "flask_nginx_private_network: true if this network is private.")
+                   "to a private address, turn on flask_nginx_firewall.enabled (only the load balancers may connect), or set "
+                   "flask_nginx_fleet.private_network: true if this network is private.")
     tls_plan = plan["tls"]
     if tls_plan["issues_here"] and v["flask_nginx_acme_profile"] and not tls_plan["acme_profile_supported"]:
         where = "installed" if tls_plan["certbot_installed"] else "the version its release would install"
@@ -1226,7 +1280,9 @@ def _auth_paths(v):
 
 
 def _site_auth(v):
-    return bool(v["flask_nginx_basic_auth_users"]) and v["flask_nginx_basic_auth_scope"] == "site"
+    """The whole site asks for a login: there are users, and no location says basic_auth: true
+    (then only those do)."""
+    return bool(v["flask_nginx_basic_auth_users"]) and not _auth_paths(v)
 
 
 def _health_path(path):
@@ -1278,7 +1334,7 @@ def access(v, c, server_names):
         "mount_dir": mount_dir,
         "mount_file": f"{mount_dir}/{app}.conf" if front else "",
         "static_url": prefix + v["flask_nginx_static_url"],
-        "health_path": prefix + _health_path(v["flask_nginx_healthcheck_path"]),
+        "health_path": prefix + _health_path(v["flask_nginx_healthcheck.path"]),
         # Basic auth: the password file (hashed, root:www-data 0640), the whole site or only
         # the locations that say basic_auth: true.
         "realm": app,
@@ -1388,7 +1444,8 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
              "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit", "__flask_nginx_cache_file",
-             "__flask_nginx_metrics_markers", "__flask_nginx_uv_version")
+             "__flask_nginx_metrics_markers", "__flask_nginx_uv_version", "__flask_nginx_gevent_version",
+             "__flask_nginx_pip_ca_file")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
@@ -1397,9 +1454,17 @@ TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_ngi
 
 
 def load_options(role_path):
+    """The main entry point's options, and those that only another entry point reads
+    (flask_nginx_rollback_to: rollback.yml), which the plan checks too."""
     import yaml
     with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as spec:
-        return yaml.safe_load(spec)["argument_specs"]["main"]["options"]
+        specs = yaml.safe_load(spec)["argument_specs"]
+    options = dict(specs["main"]["options"])
+    for name, entry in specs.items():
+        for option, spec_of in (entry.get("options") or {}).items():
+            if option not in options and spec_of.get("type") != "raw":
+                options[option] = spec_of
+    return options
 
 
 class _HostVars(dict):
