@@ -25,7 +25,7 @@ same two cores):
               with flask_nginx_gunicorn_access_log: false: what Gunicorn's line
               per request in the journal costs
   gevent      the role a third time (gevent.test on :80), its defaults but
-              flask_nginx_gunicorn_worker_class: gevent: what the opt-in
+              flask_nginx_gunicorn.worker_class: gevent: what the opt-in
               worker class buys for apps that are gevent-safe
 
 Measurements, each printed as a progress line:

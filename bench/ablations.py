@@ -78,7 +78,7 @@ def gzip_dynamic_off(site):
 
 
 def rate_limit_on(site):
-    """The role's limit_req, as flask_nginx_limit_req_rate renders it, at a rate never reached."""
+    """The role's limit_req, as flask_nginx_rate_limit.rate renders it, at a rate never reached."""
     zone = f"limit_req_zone $binary_remote_addr zone=bench_ablation_req:10m rate={UNREACHED_RATE};\n"
     site = change(site, r"^([ \t]*)server_tokens off;\n",
                   r"\1server_tokens off;\n\1limit_req zone=bench_ablation_req burst=40 nodelay;\n"
@@ -118,9 +118,9 @@ class Ablation:
 
 ABLATIONS = (
     Ablation("log-off", "the JSON access log off", "off",
-             "none: the role always logs (flask_nginx_access_log_format: json or combined)", access_log_off),
+             "none: the role always logs (flask_nginx_logs.format: json or combined)", access_log_off),
     Ablation("log-unbuffered", "the access log unbuffered (the role: buffer=64k flush=5s)", "off",
-             'flask_nginx_access_log_buffer: ""', access_log_unbuffered),
+             'flask_nginx_logs.buffer: ""', access_log_unbuffered),
     Ablation("log-flush-1s", "the access log flushed every 1 s instead of 5 s", "on",
              "none: the role flushes every 5 s", access_log_flush_1s),
     Ablation("request-id-off", "request ids off (to Gunicorn and to the client; the log keeps them)", "off",
@@ -132,9 +132,9 @@ ABLATIONS = (
     Ablation("gzip-off", "gzip of dynamic responses off", "off",
              "flask_nginx_gzip: false (static files too)", gzip_dynamic_off, gzip_routes=True),
     Ablation("rate-limit-on", f"rate limiting on (limit_req at {UNREACHED_RATE}, burst 40)", "on",
-             'flask_nginx_limit_req_rate (default "": off)', rate_limit_on),
+             'flask_nginx_rate_limit.rate (default "": off)', rate_limit_on),
     Ablation("keepalive-off", "upstream keep-alive off (a connection to Gunicorn per request)", "off",
-             "none: flask_nginx_upstream_keepalive: 0 passes the role's checks, but Nginx refuses `keepalive 0;`",
+             "flask_nginx_upstream.idle_connections: 0 (no keepalive directive)",
              upstream_keepalive_off, needs_upstream=True),
 )
 

@@ -58,10 +58,10 @@ VARIANTS = {
     "quiet": {"tag": "(access log off)", "text": "with Gunicorn's access log off (`flask_nginx_gunicorn_access_log: false`)",
               "vars": {"flask_nginx_app_name": "quiet", "flask_nginx_server_names": ["quiet.test"],
                        "flask_nginx_app_env": {"APP_NAME": "quiet"}, "flask_nginx_gunicorn_access_log": False}},
-    "gevent": {"tag": "(gevent worker)", "text": "with the gevent worker (`flask_nginx_gunicorn_worker_class: gevent`)",
+    "gevent": {"tag": "(gevent worker)", "text": "with the gevent worker (`flask_nginx_gunicorn: {worker_class: gevent}`)",
                "vars": {"flask_nginx_app_name": "gevent", "flask_nginx_server_names": ["gevent.test"],
                         "flask_nginx_app_env": {"APP_NAME": "gevent"},
-                        "flask_nginx_gunicorn_worker_class": "gevent"}},
+                        "flask_nginx_gunicorn": {"worker_class": "gevent"}}},
 }
 # The breakdown of ours ÷ Gunicorn alone into three steps whose product it is (near enough:
 # each is a median of per-round ratios): (step, measured against, what the step adds).

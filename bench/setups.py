@@ -189,8 +189,8 @@ def fleet_inventory(names):
         "    ansible_python_interpreter: /usr/bin/python3\n    flask_nginx_app_name: shop\n"
         f"    flask_nginx_app_src: {ROOT / 'molecule' / 'test_app'}\n"
         "    flask_nginx_server_names: [shop.test]\n"
-        "    flask_nginx_pip_ca_bundle: \"{{ lookup('ansible.builtin.env', 'FLASK_NGINX_PIP_CA_BUNDLE') "
-        "| default('', true) }}\"\n")
+        "    flask_nginx_package_index:\n"
+        "      ca_bundle: \"{{ lookup('ansible.builtin.env', 'FLASK_NGINX_PIP_CA_BUNDLE') | default('', true) }}\"\n")
     return inventory
 
 

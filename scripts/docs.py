@@ -192,8 +192,14 @@ def rows(options, names):
     lines = ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
     for name in names:
         option = options[name]
+        keys = option.get("options") if option.get("type") == "dict" else None
         text = description(option) + render_choices(option.get("choices"))
-        lines.append(f"| {code(name)} | {render_type(option)} | {cell(render_default(option))} | {cell(text)} |")
+        default = "its keys' (below)" if keys else render_default(option)
+        lines.append(f"| {code(name)} | {render_type(option)} | {cell(default)} | {cell(text)} |")
+        # A grouped variable: a row per key, named as the rules and messages name it.
+        for key, sub in (keys or {}).items():
+            text = description(sub) + render_choices(sub.get("choices"))
+            lines.append(f"| {code(name + '.' + key)} | {render_type(sub)} | {cell(render_default(sub))} | {cell(text)} |")
     return lines
 
 
@@ -227,6 +233,11 @@ def page(spec, defaults_text):
         "`ansible-doc -t role -r roles flask_nginx` (run after `make bootstrap && . .venv/bin/activate`).",
         "A value of the wrong type, outside its choices or refused by the role's rules stops the run",
         "before any change, naming the variable, its value and what is allowed.",
+        "",
+        "Related settings are grouped in one dict variable (`flask_nginx_timeouts`, `flask_nginx_gunicorn`, ...).",
+        "Set only the keys you change (`flask_nginx_timeouts: {proxy_read: 120s}`): the role fills in the",
+        "others. As with any Ansible dict, a value at a higher precedence (host_vars over group_vars, `-e`",
+        "over all) replaces a lower one whole: repeat there the keys you set lower down.",
         "",
         "- [Essentials](#essentials)",
     ]

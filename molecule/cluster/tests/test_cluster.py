@@ -109,8 +109,8 @@ def test_firewall_keeps_every_apps_ports_and_opens_extra_ports_to_the_fleet_only
     first app's instead of replacing them; the extra port is open to the fleet's own
     addresses only, and SSH stays open."""
     app1 = remote(APPS[0])
-    extra = json.dumps({"flask_nginx_app_name": "blog", "flask_nginx_gunicorn_port": 8001,
-                        "flask_nginx_firewall_allow_tcp": [9100]})
+    extra = json.dumps({"flask_nginx_app_name": "blog", "flask_nginx_gunicorn": {"port": 8001},
+                        "flask_nginx_firewall": {"enabled": True, "allow_tcp": [9100]}})
     result = run_playbook(project_file("playbooks", "site.yml"), "--tags", "flask_nginx_firewall",
                           "-e", extra, "--limit", APPS[0])
     try:
@@ -437,7 +437,7 @@ def test_a_failed_run_is_recorded_in_the_history_and_gives_back_its_lock():
     """A run whose health check fails (a path the app does not have): each app host records
     the failure, and the lock is given back at once, so the next run is not blocked."""
     result = run_playbook(project_file("playbooks", "site.yml"), *HEALTH_ONLY, "-e", json.dumps(
-        {"flask_nginx_healthcheck_path": "/no-such-page", "flask_nginx_healthcheck_retries": 1}))
+        {"flask_nginx_healthcheck": {"path": "/no-such-page", "retries": 1, "delay": 0.5}}))
     SEEN["failed run"] = result
     assert result.returncode != 0, output(result)
     for name in APPS:

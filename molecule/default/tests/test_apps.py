@@ -127,7 +127,7 @@ def variant_story(host):
     unit = f"{APP}-worker-jobs@1.service"
     seen = {"unit": unit, "running before": host.service(unit).is_running,
             "since": host.check_output("date '+%Y-%m-%d %H:%M:%S'")}
-    seen["result"] = shop("-e", json.dumps({"flask_nginx_workers": [], "flask_nginx_gunicorn_worker_class": "gevent",
+    seen["result"] = shop("-e", json.dumps({"flask_nginx_workers": [], "flask_nginx_gunicorn": {"worker_class": "gevent"},
                                             "flask_nginx_metrics": False}), *limit)
     exporter, stub_status = "prometheus-nginx-exporter.service", "/etc/nginx/conf.d/flask-nginx-stub-status.conf"
     seen["metrics off"] = {"exporter": host.service(exporter).is_running, "enabled": host.service(exporter).is_enabled,
@@ -167,7 +167,7 @@ def test_metrics_turned_off_by_the_hosts_last_app_take_the_exporter_and_stub_sta
 
 
 def test_the_gevent_worker_class_serves_the_app(variant_story):
-    """flask_nginx_gunicorn_worker_class: gevent. Gunicorn's gevent worker imports `packaging`,
+    """flask_nginx_gunicorn.worker_class: gevent. Gunicorn's gevent worker imports `packaging`,
     which only Gunicorn's `gevent` extra brings: without it the unit never starts."""
     assert variant_story["result"].returncode == 0, output(variant_story["result"])
     assert variant_story["app"] == APP

@@ -203,7 +203,7 @@ def test_acme_failure_fails_clearly_and_keeps_serving(host, pebble_root):
     try:
         # A second app on this host, HTTP only so far, asks for its first certificate.
         result = converge("-e", '{"flask_nginx_app_name": "blog", "flask_nginx_server_names": ["blog.test"], '
-                          '"flask_nginx_gunicorn_port": 8001}')
+                          '"flask_nginx_gunicorn": {"port": 8001}}')
         text = output(result, tail=None)
         assert result.returncode != 0
         assert "gave no certificate for blog.test" in text, output(result)
