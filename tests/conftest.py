@@ -176,4 +176,35 @@ def role_context(values, host="web", groups=None, hostvars=None, **extra):
 
 
 def role_options():
-    return load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    """The options the plan checks, as the plugin reads them (its load_options): the main entry
+    point's, and those only another entry point has (flask_nginx_rollback_to)."""
+    return plan_module().load_options(str(ROLE))
+
+
+def spec_groups(options):
+    """The grouped options of OPTIONS (a dict with keys of its own, e.g. flask_nginx_timeouts):
+    name -> its keys' specs."""
+    return {name: option["options"] for name, option in options.items()
+            if option.get("type") == "dict" and option.get("options")}
+
+
+def flat_options(options):
+    """OPTIONS with each group's keys by their dotted name (flask_nginx_timeouts.proxy_read)
+    in place of the group: one spec per value a user can set."""
+    groups = spec_groups(options)
+    out = {name: option for name, option in options.items() if name not in groups}
+    out.update({f"{name}.{key}": spec for name, keys in groups.items() for key, spec in keys.items()})
+    return out
+
+
+def nested(name, value):
+    """{NAME: VALUE} as a play sets it: a dotted NAME (flask_nginx_gunicorn.port) becomes its
+    group with that key alone ({"flask_nginx_gunicorn": {"port": VALUE}})."""
+    group, dot, key = name.partition(".")
+    return {group: {key: value}} if dot else {name: value}
+
+
+def dotted(mapping, name):
+    """The value of NAME in MAPPING (the plan's vars, defaults/main.yml), a dotted NAME in its group."""
+    group, dot, key = name.partition(".")
+    return mapping[group][key] if dot else mapping[name]

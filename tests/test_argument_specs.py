@@ -4,10 +4,28 @@ import re
 
 import pytest
 
-from conftest import ROLE, SAMPLE_APP, ansible_playbook, load_yaml, plan_module, role_context, role_values
+from conftest import (ROLE, SAMPLE_APP, ansible_playbook, dotted, load_yaml, plan_module, role_context, role_values,
+                      spec_groups)
 
 DEFAULTS = load_yaml(ROLE / "defaults" / "main.yml")
 OPTIONS = load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+# The grouped options (flask_nginx_timeouts, ...): defaults/main.yml holds each as a whole dict,
+# the spec as a dict option with a spec (and a default) per key.
+GROUPS = spec_groups(OPTIONS)
+KEYS = sorted(f"{group}.{key}" for group, keys in GROUPS.items() for key in keys)
+
+
+def spec_of(name):
+    """The spec of an option, or of a group's key by its dotted name (flask_nginx_timeouts.proxy_read)."""
+    group, dot, key = name.partition(".")
+    return GROUPS[group][key] if dot else OPTIONS[name]
+
+
+def spec_default(name):
+    """The default the spec gives NAME; a group's: the dict of its keys' defaults."""
+    if name in GROUPS:
+        return {key: spec.get("default") for key, spec in GROUPS[name].items()}
+    return spec_of(name).get("default")
 
 
 def test_defaults_and_spec_declare_the_same_variables():
@@ -15,23 +33,36 @@ def test_defaults_and_spec_declare_the_same_variables():
     assert not (only := sorted(set(OPTIONS) - set(DEFAULTS))), f"not in defaults/main.yml: {only}"
 
 
-@pytest.mark.parametrize("name", sorted(set(DEFAULTS) | set(OPTIONS)))
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_defaults_and_spec_declare_the_same_keys_of_each_group(group):
+    assert isinstance(DEFAULTS[group], dict), f"{group} in defaults/main.yml is not a dict: {DEFAULTS[group]!r}"
+    assert not (only := sorted(set(DEFAULTS[group]) - set(GROUPS[group]))), f"not in meta/argument_specs.yml: {only}"
+    assert not (only := sorted(set(GROUPS[group]) - set(DEFAULTS[group]))), f"not in defaults/main.yml: {only}"
+
+
+@pytest.mark.parametrize("name", sorted(set(DEFAULTS) | set(OPTIONS)) + KEYS)
 def test_variable_is_prefixed(name):
-    assert name.startswith("flask_nginx_")
+    group, dot, key = name.partition(".")
+    assert group.startswith("flask_nginx_")
+    if dot:  # a group's key: a short name of its own, without the prefix or the group's name again
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", key), name
+        assert not key.startswith(("flask_nginx", group.removeprefix("flask_nginx_"))), name
 
 
-@pytest.mark.parametrize("name", sorted(OPTIONS))
+@pytest.mark.parametrize("name", sorted(OPTIONS) + KEYS)
 def test_option_is_described(name):
-    description = OPTIONS[name].get("description") or []
+    description = spec_of(name).get("description") or []
     lines = [description] if isinstance(description, str) else description
     assert lines and all(str(line).strip() for line in lines), f"{name} has no description"
-    assert OPTIONS[name].get("type"), f"{name} has no type"
+    assert spec_of(name).get("type"), f"{name} has no type"
 
 
-@pytest.mark.parametrize("name", sorted(set(DEFAULTS) & set(OPTIONS)))
+@pytest.mark.parametrize("name", sorted(set(DEFAULTS) & set(OPTIONS)) + KEYS)
 def test_spec_default_matches_defaults(name):
-    spec, default = OPTIONS[name].get("default"), DEFAULTS[name]
+    spec, default = spec_default(name), dotted(DEFAULTS, name)
     assert (type(spec), spec) == (type(default), default), f"{name}: argument_specs {spec!r} != defaults {default!r}"
+    if name in GROUPS:  # a default of the group's own would have to say the same
+        assert OPTIONS[name].get("default") in (None, default), f"{name}: its own default {OPTIONS[name]['default']!r}"
 
 
 def test_role_checks_and_plans_before_any_change():
@@ -41,11 +72,23 @@ def test_role_checks_and_plans_before_any_change():
 
 
 def argspec(name):
-    return f"argument '{name}' is of type"
+    """Ansible's message for a value of the wrong type; a group's key (dotted NAME) is named in its group."""
+    group, dot, key = name.partition(".")
+    return f"argument '{key}' is of type str found in '{group}'" if dot else f"argument '{name}' is of type"
 
 
-def choices(name):
-    return f"value of {name} must be one of"
+def choices(name, value=None):
+    """Ansible's message for a value outside the choices; a group's key (dotted NAME) is named in its group."""
+    group, dot, key = name.partition(".")
+    if not dot:
+        return f"value of {name} must be one of"
+    return f"value of {key} must be one of: {', '.join(map(str, GROUPS[group][key]['choices']))}, got: {value} found in {group}"
+
+
+def unsupported(name):
+    """Ansible's message for a key its group does not have (dotted NAME)."""
+    group = name.split(".", 1)[0]
+    return f"{name}. Supported parameters include: {', '.join(sorted(GROUPS[group]))}."
 
 
 def refused(name, value):
@@ -71,17 +114,20 @@ BAD = {
     "app-name-trailing-newline": ({"flask_nginx_app_name": "shop\n"}, refused("flask_nginx_app_name", "shop\n")),
     "app-name-root": ({"flask_nginx_app_name": "root"}, refused("flask_nginx_app_name", "root")),
     "app-user-www-data": ({"flask_nginx_app_user": "www-data"}, refused("flask_nginx_app_user", "www-data")),
-    "app-group-docker": ({"flask_nginx_app_group": "docker"}, refused("flask_nginx_app_group", "docker")),
-    "app-group-adm": ({"flask_nginx_app_group": "adm"}, refused("flask_nginx_app_group", "adm")),
+    # The app's group has its user's name: not a privileged group's.
+    "app-user-docker": ({"flask_nginx_app_user": "docker"}, refused("flask_nginx_app_user", "docker")),
+    "app-user-adm": ({"flask_nginx_app_user": "adm"}, refused("flask_nginx_app_user", "adm")),
     "app-root-tmp": ({"flask_nginx_app_root": "/tmp"}, refused("flask_nginx_app_root", "/tmp")),
     "app-root-root-home": ({"flask_nginx_app_root": "/root/app"}, refused("flask_nginx_app_root", "/root/app")),
     "app-root-usr-share": ({"flask_nginx_app_root": "/usr/share/app"}, refused("flask_nginx_app_root", "/usr/share/app")),
-    "worker-class-eventlet": ({"flask_nginx_gunicorn_worker_class": "eventlet"},
-                              choices("flask_nginx_gunicorn_worker_class")),
-    "basic-auth-scope-word": ({"flask_nginx_basic_auth_scope": "everything"}, choices("flask_nginx_basic_auth_scope")),
+    "worker-class-eventlet": ({"flask_nginx_gunicorn": {"worker_class": "eventlet"}},
+                              choices("flask_nginx_gunicorn.worker_class", "eventlet")),
+    # A group's keys are checked by Ansible too: a key it does not have, a key of the wrong type, not a dict.
+    "timeouts-unknown-key": ({"flask_nginx_timeouts": {"proxy_reed": "60s"}}, unsupported("flask_nginx_timeouts.proxy_reed")),
     "url-prefix-trailing-slash": ({"flask_nginx_url_prefix": "/shop/"}, refused("flask_nginx_url_prefix", "/shop/")),
     "ipv6-maybe": ({"flask_nginx_ipv6": "maybe"}, choices("flask_nginx_ipv6")),
-    "gzip-level-10": ({"flask_nginx_gzip_comp_level": 10}, choices("flask_nginx_gzip_comp_level")),
+    "gunicorn-timeout-words": ({"flask_nginx_gunicorn": {"timeout": "soon"}}, argspec("flask_nginx_gunicorn.timeout")),
+    "gunicorn-not-a-dict": ({"flask_nginx_gunicorn": "fast"}, argspec("flask_nginx_gunicorn")),
     "wsgi-app-without-callable": ({"flask_nginx_wsgi_app": "app"}, refused("flask_nginx_wsgi_app", "app")),
     "wsgi-app-code": ({"flask_nginx_wsgi_app": "app:x.__class__"}, refused("flask_nginx_wsgi_app", "app:x.__class__")),
     "app-env-bad-key": ({"flask_nginx_app_env": {"BAD-KEY": "x"}}, refused("flask_nginx_app_env", ["BAD-KEY"])),
@@ -90,16 +136,17 @@ BAD = {
     "static-url-dotdot": ({"flask_nginx_static_url": "/static/../"}, refused("flask_nginx_static_url", "/static/../")),
     "static-dir-dot": ({"flask_nginx_static_dir": "."}, refused("flask_nginx_static_dir", ".")),
     "static-dir-escapes": ({"flask_nginx_static_dir": "../etc"}, refused("flask_nginx_static_dir", "../etc")),
-    "gunicorn-bind-without-port": ({"flask_nginx_gunicorn_bind": "10.0.0.5"},
-                                   refused("flask_nginx_gunicorn_bind", "10.0.0.5")),
-    "keepalive-not-above-upstream": ({"flask_nginx_gunicorn_keepalive": 60}, refused("flask_nginx_gunicorn_keepalive", 60)),
-    "http-port-70000": ({"flask_nginx_http_port": 70000}, "flask_nginx_http_port, flask_nginx_https_port, flask_nginx_gunicorn_port = [70000, 443, 8000] is refused"),
+    "gunicorn-bind-without-port": ({"flask_nginx_gunicorn": {"bind": "10.0.0.5"}},
+                                   refused("flask_nginx_gunicorn.bind", "10.0.0.5")),
+    "keepalive-not-above-upstream": ({"flask_nginx_gunicorn": {"keepalive": 60}}, refused("flask_nginx_gunicorn.keepalive", 60)),
+    "http-port-70000": ({"flask_nginx_http_port": 70000},
+                        "flask_nginx_http_port, flask_nginx_https_port, flask_nginx_gunicorn.port = [70000, 443, 8000] is refused"),
     "workers-negative": ({"flask_nginx_gunicorn_workers": -3}, refused("flask_nginx_gunicorn_workers", -3)),
     "body-size-words": ({"flask_nginx_client_max_body_size": "10 megabytes"},
                         refused("flask_nginx_client_max_body_size", "10 megabytes")),
-    "timeout-words": ({"flask_nginx_proxy_read_timeout": "1 minute"}, "flask_nginx_proxy_read_timeout"),
-    "rate-words": ({"flask_nginx_limit_req_rate": "fast"}, refused("flask_nginx_limit_req_rate", "fast")),
-    "firewall-port-0": ({"flask_nginx_firewall_allow_tcp": [0]}, refused("flask_nginx_firewall_allow_tcp", [0])),
+    "timeout-words": ({"flask_nginx_timeouts": {"proxy_read": "1 minute"}}, '"flask_nginx_timeouts.proxy_read": "1 minute"'),
+    "rate-words": ({"flask_nginx_rate_limit": {"rate": "fast"}}, refused("flask_nginx_rate_limit.rate", "fast")),
+    "firewall-port-0": ({"flask_nginx_firewall": {"allow_tcp": [0]}}, refused("flask_nginx_firewall.allow_tcp", [0])),
     "acme-without-email": ({"flask_nginx_tls_mode": "acme"}, refused("flask_nginx_acme_email", "")),
     "acme-wildcard": ({"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
                        "flask_nginx_server_names": ["*.example.com"]}, refused("flask_nginx_server_names", ["*.example.com"])),
@@ -131,13 +178,13 @@ BAD = {
     "dns01-propagation-too-long": (DNS01 | {"flask_nginx_acme_dns_propagation_seconds": 3601},
                                    refused("flask_nginx_acme_dns_propagation_seconds", 3601)),
     "issuer-not-a-load-balancer": ({"flask_nginx_acme_issuer": "elsewhere"}, refused("flask_nginx_acme_issuer", "elsewhere")),
-    "access-log-format-xml": ({"flask_nginx_access_log_format": "xml"}, choices("flask_nginx_access_log_format")),
-    "log-keep-0": ({"flask_nginx_log_keep": 0}, refused("flask_nginx_log_keep", 0)),
-    "log-max-size-words": ({"flask_nginx_log_max_size": "big"}, refused("flask_nginx_log_max_size", "big")),
+    "access-log-format-xml": ({"flask_nginx_logs": {"format": "xml"}}, choices("flask_nginx_logs.format", "xml")),
+    "log-keep-0": ({"flask_nginx_logs": {"keep": 0}}, refused("flask_nginx_logs.keep", 0)),
+    "log-max-size-words": ({"flask_nginx_logs": {"max_size": "big"}}, refused("flask_nginx_logs.max_size", "big")),
     "metrics-listen-without-port": ({"flask_nginx_metrics_listen": "127.0.0.1"},
                                     refused("flask_nginx_metrics_listen", "127.0.0.1")),
-    "statsd-host-port-0": ({"flask_nginx_gunicorn_statsd_host": "127.0.0.1:0"},
-                           refused("flask_nginx_gunicorn_statsd_host", "127.0.0.1:0")),
+    "statsd-host-port-0": ({"flask_nginx_gunicorn": {"statsd_host": "127.0.0.1:0"}},
+                           refused("flask_nginx_gunicorn.statsd_host", "127.0.0.1:0")),
     # The micro-cache: path prefixes go into a map's regular expression, inside quotes.
     "cache-paths-string": ({"flask_nginx_cache_paths": "/blog/"}, refused("flask_nginx_cache_paths", "/blog/")),
     "cache-path-relative": ({"flask_nginx_cache_paths": ["blog/"]}, refused("flask_nginx_cache_paths", ["blog/"])),
@@ -161,34 +208,30 @@ GOOD = {
         "flask_nginx_server_names": ["Example.com", "*.example.org", "127.0.0.1", "localhost"],
         "flask_nginx_wsgi_app": "app:create_app('production', debug=False)",
         "flask_nginx_app_env": {"SECRET_KEY": "s3cret", "_X": "1"},
-        "flask_nginx_gunicorn_bind": "10.0.0.5:8000",
-        "flask_nginx_gunicorn_worker_class": "sync",
+        "flask_nginx_gunicorn": {"bind": "10.0.0.5:8000", "worker_class": "sync", "keepalive": 90,
+                                 "statsd_host": "statsd.internal:8125"},
         "flask_nginx_ipv6": "never",
-        "flask_nginx_gunicorn_keepalive": 90,
         "flask_nginx_app_root": "/srv/my-app",
         "flask_nginx_static_dir": "web/static",
         "flask_nginx_client_max_body_size": "100M",
-        "flask_nginx_proxy_read_timeout": "1m30s",
-        "flask_nginx_limit_req_rate": "600r/m",
+        "flask_nginx_timeouts": {"proxy_read": "1m30s"},
+        "flask_nginx_rate_limit": {"rate": "600r/m"},
         "flask_nginx_acme_retries": 0,
         "flask_nginx_acme_retry_delay": 30,
         "flask_nginx_acme_profile": "shortlived",
         "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1"],
         "flask_nginx_canonical_host": "EXAMPLE.com",
-        "flask_nginx_access_log_format": "combined",
-        "flask_nginx_log_keep": 30,
-        "flask_nginx_log_max_size": "100M",
+        "flask_nginx_logs": {"format": "combined", "keep": 30, "max_size": "100M"},
         "flask_nginx_metrics": True,
         "flask_nginx_metrics_listen": "10.0.0.5:9113",
-        "flask_nginx_gunicorn_statsd_host": "statsd.internal:8125",
         "flask_nginx_cache_paths": ["/", "/blog/", "/api/v1.0/~user(1)", "/a-b_c+d*$"],
         "flask_nginx_cache_seconds": 0,
         "flask_nginx_cache_stale_seconds": 0,
         "flask_nginx_cache_max_size": "2G",
     },
-    # `-e flask_nginx_gunicorn_keepalive=90` gives a string; the spec accepts it as an int
-    # and the role must cast it where it compares.
-    "int-given-as-string": {"flask_nginx_gunicorn_keepalive": "90"},
+    # `-e '{"flask_nginx_gunicorn": {"keepalive": "90"}}'` gives a string; the spec accepts it
+    # as an int and the role must cast it where it compares.
+    "int-given-as-string": {"flask_nginx_gunicorn": {"keepalive": "90"}},
     # dns-01 allows wildcard names.
     "dns01-wildcard": DNS01 | {"flask_nginx_server_names": ["example.com", "*.example.com"]},
 }
@@ -198,7 +241,8 @@ GOOD = {
 # (tests/validate.yml, one made-up host per case), with a few rule cases to show that the
 # plan plugin stops the play before any change and never shows a secret. Every other
 # case calls the plugin's rule table directly (milliseconds each).
-SPEC_CASES = [name for name, (_, text) in BAD.items() if text.startswith(("argument '", "value of "))]
+SPEC_CASES = [name for name, (_, text) in BAD.items()
+              if text.startswith(("argument '", "value of ")) or ". Supported parameters include: " in text]
 REAL_CASES = SPEC_CASES + ["app-name-root", "dns01-secret-not-base64", "app-src-missing", "defaults", "int-given-as-string"]
 PLAN = plan_module()
 

@@ -255,7 +255,9 @@ def role_files(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench-site")
     variables = load_yaml(REPO / "bench" / "inventory.yml")["all"]["vars"]
     host = {name: value for name, value in variables.items() if name.startswith("flask_nginx_")}
-    host |= {"flask_nginx_app_src": str(REPO / "molecule" / "test_app"), "flask_nginx_pip_ca_bundle": ""}
+    # No CA bundle of the controller's: the index's other keys as the inventory gives them.
+    host |= {"flask_nginx_app_src": str(REPO / "molecule" / "test_app"),
+             "flask_nginx_package_index": {**host.get("flask_nginx_package_index", {}), "ca_bundle": ""}}
     facts = {"__flask_nginx_access_log": f"{out}/shop.access.log", "__flask_nginx_error_log": f"{out}/shop.error.log"}
     result, _ = plan(out, {"all": {"hosts": {"bench": host}}}, facts)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
@@ -406,9 +408,9 @@ def test_a_default_that_costs_more_than_two_percent_is_marked(last_run):
 
 def test_the_ablation_table_names_the_role_variable_and_the_cost(last_run):
     text = report.results_markdown(with_ablation_rounds(last_run))
-    assert ("| the JSON access log off | none: the role always logs (flask_nginx_access_log_format: json or combined) "
+    assert ("| the JSON access log off | none: the role always logs (flask_nginx_logs.format: json or combined) "
             "| `dynamic /` | 1.05 | +4.8 % | **a default that costs > 2 %** |") in text
-    assert ('| rate limiting on (limit_req at 100000r/s, burst 40) | flask_nginx_limit_req_rate (default "": off) '
+    assert ('| rate limiting on (limit_req at 100000r/s, burst 40) | flask_nginx_rate_limit.rate (default "": off) '
             "| `dynamic /` | 0.97 | +3.0 % |  |") in text
     assert "`request-id-off`: X-Request-ID from ours yes, from the copy no" in text
     block = report.results_block(last_run)

@@ -20,16 +20,16 @@ from test_nginx_templates import live_nginx, nginx, nginx_t  # noqa: F401  (ngin
 UPSTREAM_PORT = 18093
 # Nginx's read timeout towards the app in the live cases: a "timeout" answer takes longer.
 READ_TIMEOUT = 2
-LIVE = {"flask_nginx_default_server": False, "flask_nginx_ipv6": "never", "flask_nginx_access_log_buffer": "",
+LIVE = {"flask_nginx_default_server": False, "flask_nginx_ipv6": "never", "flask_nginx_logs": {"buffer": ""},
         # The app of this test, not a Gunicorn socket: TCP on loopback.
-        "flask_nginx_gunicorn_bind": f"127.0.0.1:{UPSTREAM_PORT}", "flask_nginx_proxy_read_timeout": f"{READ_TIMEOUT}s"}
+        "flask_nginx_gunicorn": {"bind": f"127.0.0.1:{UPSTREAM_PORT}"}, "flask_nginx_timeouts": {"proxy_read": f"{READ_TIMEOUT}s"}}
 CACHED = "/cached/"
-FLEET_GROUPS = {"flask_nginx_lb_hosts_group": "cache_lb", "flask_nginx_app_hosts_group": "cache_app"}
+FLEET_GROUPS = {"flask_nginx_fleet": {"lb_hosts": "cache_lb", "app_hosts": "cache_app"}}
 # name -> variables over the role's defaults (each a made-up host of its own).
 CASES = {
     # Served for real (module fixture `site`).
     "cache": {**LIVE, "flask_nginx_http_port": 18083, "flask_nginx_cache_paths": [CACHED], "flask_nginx_cache_seconds": 1,
-              "flask_nginx_healthcheck_path": f"{CACHED}healthz?full=1"},
+              "flask_nginx_healthcheck": {"path": f"{CACHED}healthz?full=1"}},
     # Served for real by the test of the stale window: an entry's file lives 1 + 2 s after its last request.
     "cache-short-stale": {**LIVE, "flask_nginx_http_port": 18084, "flask_nginx_cache_paths": [CACHED],
                           "flask_nginx_cache_seconds": 1, "flask_nginx_cache_stale_seconds": 2},

@@ -24,7 +24,7 @@ UPG = "flask-nginx-upgrade-map.conf"
 CACHE = "flask-nginx-cache-flaskapp.conf"
 
 # Served for real: their own ports, no default server, unbuffered log.
-LIVE = {"flask_nginx_default_server": False, "flask_nginx_ipv6": "never", "flask_nginx_access_log_buffer": ""}
+LIVE = {"flask_nginx_default_server": False, "flask_nginx_ipv6": "never", "flask_nginx_logs": {"buffer": ""}}
 # name -> (variables over the role's defaults, the files the role renders). Each
 # case is a made-up host of its own; the role's real plan decides the rest.
 CASES = {
@@ -35,11 +35,12 @@ CASES = {
         "flask_nginx_ipv6": "always",
     }, [CACHE, "flask-nginx-default-8081.conf", LIM, LOG, UPG, UP, SITE]),
     # Upper-case names are lower-cased by the plan (certbot does the same).
-    "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"], "flask_nginx_limit_req_rate": "20r/s",
-                              "flask_nginx_limit_conn": 10}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
-    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_access_log_buffer": ""}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "capital-names-limits": ({"flask_nginx_server_names": ["Example.COM"],
+                              "flask_nginx_rate_limit": {"rate": "20r/s", "connections": 10}},
+                             [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "no-gzip-unbuffered-log": ({"flask_nginx_gzip": False, "flask_nginx_logs": {"buffer": ""}}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     # No idle connections to Gunicorn kept: `keepalive 0` is not valid Nginx, the directive goes.
-    "upstream-keepalive-off": ({"flask_nginx_upstream_keepalive": 0}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
+    "upstream-keepalive-off": ({"flask_nginx_upstream": {"idle_connections": 0}}, [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "extra-config": ({"flask_nginx_extra_config": f"{ROBOTS}\nadd_header X-Content-Type-Options nosniff always;"},
                      [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "dashed-app-name": ({"flask_nginx_app_name": "my-app", "flask_nginx_server_names": ["my-app.example.com"]},
@@ -49,7 +50,7 @@ CASES = {
     "tls-selfsigned-hsts": ({
         "flask_nginx_tls_mode": "selfsigned",
         "flask_nginx_https_port": 8443,
-        "flask_nginx_hsts": True,
+        "flask_nginx_hsts": {"enabled": True},
     }, [CACHE, DEFAULT_80, "flask-nginx-default-8443.conf", LIM, LOG, UPG, UP, SITE]),
     "tls-modern": ({"flask_nginx_tls_mode": "selfsigned", "flask_nginx_tls_profile": "modern"},
                    [CACHE, "flask-nginx-default-443.conf", DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
@@ -62,7 +63,7 @@ CASES = {
     # Real client behind trusted proxies; every other name redirects to the canonical host.
     "proxies-canonical": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
                            "flask_nginx_trusted_proxies": ["10.0.0.0/8", "2001:db8::/32"],
-                           "flask_nginx_canonical_host": "Example.com", "flask_nginx_limit_req_rate": "20r/s"},
+                           "flask_nginx_canonical_host": "Example.com", "flask_nginx_rate_limit": {"rate": "20r/s"}},
                           [CACHE, DEFAULT_80, LIM, LOG, UPG, UP, SITE]),
     "proxies-canonical-tls": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
                                "flask_nginx_tls_mode": "selfsigned", "flask_nginx_https_port": 8443,
@@ -71,37 +72,37 @@ CASES = {
     # Served for real by test_request_id_is_taken_from_trusted_proxies_only (their own ports, unbuffered log).
     "live-trusted-loopback": ({"flask_nginx_trusted_proxies": ["127.0.0.1"], "flask_nginx_http_port": 18081,
                                "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
-                               "flask_nginx_access_log_buffer": ""}, [CACHE, LIM, LOG, UPG, UP, SITE]),
+                               "flask_nginx_logs": {"buffer": ""}}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     "live-untrusted": ({"flask_nginx_trusted_proxies": ["10.0.0.0/8"], "flask_nginx_http_port": 18082,
                         "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
-                        "flask_nginx_access_log_buffer": ""}, [CACHE, LIM, LOG, UPG, UP, SITE]),
+                        "flask_nginx_logs": {"buffer": ""}}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     # Asked by the role's health check for real (test_the_health_check_asks_under_the_canonical_host).
     "live-canonical": ({"flask_nginx_server_names": ["example.com", "www.example.com"],
                         "flask_nginx_canonical_host": "www.example.com", "flask_nginx_http_port": 18083,
                         "flask_nginx_default_server": False, "flask_nginx_ipv6": "never",
                         "flask_nginx_extra_config": 'location = /healthz { return 200 "ok"; }'}, [CACHE, LIM, LOG, UPG, UP, SITE]),
     # Logs, request ids, metrics.
-    "combined-log-trusted-proxies-metrics": ({"flask_nginx_access_log_format": "combined",
+    "combined-log-trusted-proxies-metrics": ({"flask_nginx_logs": {"format": "combined"},
                                               "flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"],
                                               "flask_nginx_metrics": True}, [CACHE, DEFAULT_80, LIM, LOG, STUB, UPG, UP, SITE]),
     # Access: a URL prefix (the app mounted in the server block of its first name), logins,
     # allowed clients. The live-* ones are served for real, in front of ECHO's upstreams.
     "url-prefix-tls-login": ({"flask_nginx_url_prefix": "/shop", "flask_nginx_server_names": ["tls-prefix.test"],
-                              "flask_nginx_tls_mode": "selfsigned", "flask_nginx_hsts": True,
+                              "flask_nginx_tls_mode": "selfsigned", "flask_nginx_hsts": {"enabled": True},
                               "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"},
                               "flask_nginx_client_allow": ["192.0.2.0/24"]},
                              [CACHE, "flask-nginx-default-443.conf", DEFAULT_80, "flask-nginx-front-tls-prefix.test.conf", LIM, LOG,
                               UPG, UP]),
-    "live-login": ({**LIVE, "flask_nginx_http_port": 18083, "flask_nginx_gunicorn_bind": "127.0.0.1:18190",
+    "live-login": ({**LIVE, "flask_nginx_http_port": 18083, "flask_nginx_gunicorn": {"bind": "127.0.0.1:18190"},
                     "flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
                     "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"},
                     "flask_nginx_locations": [{"path": "/public/", "basic_auth": False},
                                               {"path": "/admin/", "allow": ["10.0.0.0/8"]}]}, [CACHE, LIM, LOG, UPG, UP, SITE]),
-    "live-allow": ({**LIVE, "flask_nginx_http_port": 18084, "flask_nginx_gunicorn_bind": "127.0.0.1:18190",
+    "live-allow": ({**LIVE, "flask_nginx_http_port": 18084, "flask_nginx_gunicorn": {"bind": "127.0.0.1:18190"},
                     "flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com",
                     "flask_nginx_client_allow": ["10.0.0.0/8", "2001:db8::/32"],
-                    # Logins on one location only (scope locations).
-                    "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"}, "flask_nginx_basic_auth_scope": "locations",
+                    # Logins on one location only (the one that says basic_auth: true).
+                    "flask_nginx_basic_auth_users": {"editor": "s3cret-Test-pw"},
                     "flask_nginx_locations": [{"path": "/office/", "allow": ["127.0.0.0/8"]}, {"path": "/everyone/", "allow": []},
                                               {"path": "/editors/", "allow": ["127.0.0.0/8"], "basic_auth": True}]},
                    [CACHE, LIM, LOG, UPG, UP, SITE]),
@@ -111,7 +112,7 @@ CASES = {
 SHARED = {
     f"live-{app}": ({**LIVE, "flask_nginx_app_name": app, "flask_nginx_url_prefix": f"/{app}",
                      "flask_nginx_server_names": ["shared.test"],
-                     "flask_nginx_http_port": 18086, "flask_nginx_gunicorn_bind": f"127.0.0.1:{port}",
+                     "flask_nginx_http_port": 18086, "flask_nginx_gunicorn": {"bind": f"127.0.0.1:{port}"},
                      "flask_nginx_locations": [{"path": "/ws/", "websocket": True}, {"path": "= /api/stream", "buffering": False}]},
           [f"flask-nginx-cache-{app}.conf", "flask-nginx-front-shared.test.conf", f"flask-nginx-limits-{app}.conf", f"flask-nginx-log-{app}.conf", UPG,
            f"flask-nginx-upstream-{app}.conf"])
@@ -501,7 +502,7 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def echo():
-    """The upstreams the live access cases point at (flask_nginx_gunicorn_bind)."""
+    """The upstreams the live access cases point at (flask_nginx_gunicorn.bind)."""
     servers = [ThreadingHTTPServer(("127.0.0.1", port), _Echo) for port in (18190, 18191, 18192)]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()

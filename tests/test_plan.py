@@ -18,9 +18,9 @@ def fleet(app1=None, app2=None):
     return {"all": {"vars": COMMON, "children": {
         "flask_lb": {"hosts": {"lb1": {}}},
         "flask_app": {"hosts": {"app1": {"flask_nginx_app_address": "10.0.0.11", **(app1 or {})},
-                                "app2": {"flask_nginx_app_address": "10.0.0.12", "flask_nginx_gunicorn_port": 8001,
+                                "app2": {"flask_nginx_app_address": "10.0.0.12", "flask_nginx_gunicorn": {"port": 8001},
                                          **(app2 or {})},
-                                "app3": {"flask_nginx_app_address": "", "flask_nginx_private_network": True}}},
+                                "app3": {"flask_nginx_app_address": "", "flask_nginx_fleet": {"private_network": True}}}},
     }}}
 
 
@@ -123,10 +123,10 @@ def test_app_host_without_an_address_is_reached_where_it_listens(whole_fleet, li
 def test_gunicorn_on_a_public_address_is_refused_before_any_change():
     _, refused = direct("app1", fleet(app1={"flask_nginx_app_address": "203.0.113.5"}))
     assert refused and "Gunicorn would listen on 203.0.113.5:8000" in refused[0], refused
-    assert "flask_nginx_private_network: true" in refused[0]
+    assert "flask_nginx_fleet.private_network: true" in refused[0]
 
 
-@pytest.mark.parametrize("setting", [{"flask_nginx_firewall": True}, {"flask_nginx_private_network": True}])
+@pytest.mark.parametrize("setting", [{"flask_nginx_firewall": {"enabled": True}}, {"flask_nginx_fleet": {"private_network": True}}])
 def test_a_public_address_is_accepted_behind_the_firewall_or_on_a_private_network(setting):
     found, refused = direct("app1", fleet(app1={"flask_nginx_app_address": "203.0.113.5", **setting}))
     assert not refused, refused
@@ -136,7 +136,7 @@ def test_a_public_address_is_accepted_behind_the_firewall_or_on_a_private_networ
 def acme_fleet(**extra):
     """Two load balancers (one of them also an app host) and one app host, ACME."""
     common = {**COMMON, "flask_nginx_server_names": ["shop.test", "www.shop.test"], "flask_nginx_tls_mode": "acme",
-              "flask_nginx_acme_email": "ops@shop.test", "flask_nginx_private_network": True, **extra}
+              "flask_nginx_acme_email": "ops@shop.test", "flask_nginx_fleet": {"private_network": True}, **extra}
     return {"all": {"vars": common, "children": {
         "flask_lb": {"hosts": {"lb1": {"flask_nginx_app_address": "10.0.0.11"}, "lb2": {}}},
         "flask_app": {"hosts": {"lb1": {}, "app2": {"flask_nginx_app_address": "10.0.0.12"}}},

@@ -70,11 +70,13 @@ BAD = {
                                  refused("flask_nginx_locations", [{"path": "/admin/", "basic_auth": "maybe", "allow": None}])),
     "location-login-without-users": ({"flask_nginx_locations": [{"path": "/admin/", "basic_auth": True}]},
                                      refused("flask_nginx_locations", ["/admin/"])),
-    "scope-locations-protects-nothing": ({"flask_nginx_basic_auth_users": {"editor": SECRET},
-                                          "flask_nginx_basic_auth_scope": "locations"},
-                                         refused("flask_nginx_basic_auth_scope", "locations")),
-    "health-path-root-with-login": ({"flask_nginx_basic_auth_users": {"editor": SECRET}, "flask_nginx_healthcheck_path": "/"},
-                                    refused("flask_nginx_healthcheck_path", "/")),
+    "health-path-root-with-login": ({"flask_nginx_basic_auth_users": {"editor": SECRET}, "flask_nginx_healthcheck": {"path": "/"}},
+                                    refused("flask_nginx_healthcheck.path", "/")),
+    # basic_auth: false on a location asks for no login there: the whole site still does.
+    "health-path-root-with-login-and-a-location-without": ({"flask_nginx_basic_auth_users": {"editor": SECRET},
+                                                            "flask_nginx_healthcheck": {"path": "/"},
+                                                            "flask_nginx_locations": [{"path": "/ws/", "basic_auth": False}]},
+                                                           refused("flask_nginx_healthcheck.path", "/")),
 }
 
 
@@ -91,7 +93,7 @@ def test_a_bad_access_value_is_refused_by_name_with_what_is_allowed(case):
     {"flask_nginx_url_prefix": "/shop/v1.2~beta_x"},
     {"flask_nginx_basic_auth_users": {"editor": SECRET, "ops@example.com": 12345}},
     {"flask_nginx_client_allow": ["192.0.2.0/24", "198.51.100.7", "2001:db8::/32", "::1"]},
-    {"flask_nginx_basic_auth_users": {"editor": SECRET}, "flask_nginx_basic_auth_scope": "locations",
+    {"flask_nginx_basic_auth_users": {"editor": SECRET},
      "flask_nginx_locations": [{"path": "/admin/", "basic_auth": "yes", "allow": []}]},
     # null (as the argument spec may fill in a suboption) is unset.
     {"flask_nginx_locations": [{"path": "/ws/", "basic_auth": None, "allow": None}]},
@@ -156,14 +158,27 @@ def test_logins_and_allowed_clients_are_planned_without_a_password():
     assert SECRET not in json.dumps(plan)
 
 
-def test_login_scope_locations_protects_only_the_locations_that_ask():
-    plan = planned(flask_nginx_basic_auth_users={"editor": SECRET}, flask_nginx_basic_auth_scope="locations",
+def test_a_location_that_asks_for_a_login_makes_only_the_locations_that_ask_protected():
+    """Some location says basic_auth: true: only those ask for a login, not the whole site."""
+    plan = planned(flask_nginx_basic_auth_users={"editor": SECRET},
                    flask_nginx_locations=[{"path": "/admin/", "basic_auth": "true"},
                                           {"path": "/internal/", "allow": ["10.0.0.0/8"]}])
     access = plan["access"]
     assert not access["site_auth"] and access["password_file"]
     assert access["locations"] == [{"path": "/admin/", "basic_auth": True, "allow": None, "login": True},
                                    {"path": "/internal/", "basic_auth": None, "allow": ["10.0.0.0/8"], "login": False}]
+
+
+@pytest.mark.parametrize(("locations", "site_auth", "logins"), [
+    ([], True, []),
+    ([{"path": "/ws/"}], True, [True]),  # the site's login
+    ([{"path": "/ws/", "basic_auth": False}, {"path": "/api/", "basic_auth": "no"}], True, [False, False]),
+    ([{"path": "/ws/"}, {"path": "/admin/", "basic_auth": "yes"}], False, [False, True]),
+], ids=["no-location", "a-location-without-a-word", "locations-that-say-false", "a-location-that-asks"])
+def test_with_logins_the_whole_site_asks_unless_a_location_says_basic_auth_true(locations, site_auth, logins):
+    access = planned(flask_nginx_basic_auth_users={"editor": SECRET}, flask_nginx_locations=locations)["access"]
+    assert access["site_auth"] is site_auth and access["password_file"]
+    assert [loc["login"] for loc in access["locations"]] == logins
 
 
 SITES, ENABLED, FRONTS = "/etc/nginx/sites-available", "/etc/nginx/sites-enabled", "/etc/nginx/flask-nginx/fronts"

@@ -3,12 +3,16 @@ typed variables coerced once by their spec, and the plan of made-up fleets, in m
 One end-to-end run proves that `-e flask_nginx_maintenance=false` reaches the templates as false."""
 import pytest
 
-from conftest import SAMPLE_APP, plan, plan_module, role_context, role_options, role_values
+from conftest import (SAMPLE_APP, dotted, flat_options, nested, plan, plan_module, role_context, role_options, role_values,
+                      spec_groups)
 
 PLAN = plan_module()
 OPTIONS = role_options()
-BOOLS = sorted(name for name, option in OPTIONS.items() if option["type"] == "bool")
-INTS = sorted(name for name, option in OPTIONS.items() if option["type"] == "int")
+# Every value a user sets, a group's keys by their dotted name (flask_nginx_gunicorn.port).
+FLAT = flat_options(OPTIONS)
+GROUPS = spec_groups(OPTIONS)
+BOOLS = sorted(name for name, option in FLAT.items() if option["type"] == "bool")
+INTS = sorted(name for name, option in FLAT.items() if option["type"] == "int")
 
 
 def make(host="web", groups=None, hostvars=None, stage="host", **overrides):
@@ -22,33 +26,34 @@ def make(host="web", groups=None, hostvars=None, stage="host", **overrides):
 @pytest.mark.parametrize("text, value", [("false", False), ("true", True), ("no", False), ("yes", True)])
 def test_a_boolean_given_as_a_string_is_read_as_a_boolean(name, text, value):
     """`-e NAME=false` gives the string "false", which Jinja reads as true: the plan carries False."""
-    coerced = PLAN.coerce({name: text}, OPTIONS)[name]
+    coerced = PLAN.coerce(nested(name, text), OPTIONS)[name]
     assert coerced is value
 
 
 @pytest.mark.parametrize("name", INTS)
 def test_an_integer_given_as_a_string_is_read_as_an_integer(name):
-    text = str(OPTIONS[name]["default"] + 8)
-    coerced = PLAN.coerce({name: text}, OPTIONS)[name]
+    text = str(FLAT[name]["default"] + 8)
+    coerced = PLAN.coerce(nested(name, text), OPTIONS)[name]
     assert type(coerced) is int and coerced == int(text)
 
 
 @pytest.mark.parametrize("name", BOOLS + INTS)
 def test_every_typed_option_reaches_the_plan_coerced(name):
     """What templates and tasks read (__flask_nginx_plan.vars) holds the coerced value."""
-    option = OPTIONS[name]
+    option = FLAT[name]
     text = "false" if option["type"] == "bool" else str(option["default"])
-    assert make(stage="rules", **{name: text})["vars"][name] == (False if option["type"] == "bool" else option["default"])
+    found = dotted(make(stage="rules", **nested(name, text))["vars"], name)
+    assert found == (False if option["type"] == "bool" else option["default"]) and type(found) is type(option["default"])
 
 
 def test_list_elements_and_suboptions_are_coerced():
     coerced = PLAN.coerce({
-        "flask_nginx_firewall_allow_tcp": ["8080", 9090],
+        "flask_nginx_firewall": {"allow_tcp": ["8080", 9090]},
         "flask_nginx_workers": [{"name": "mail", "command": "x", "instances": "2"}],
         "flask_nginx_timers": [{"name": "report", "command": "x", "on_calendar": "daily", "all_hosts": "false"}],
         "flask_nginx_locations": [{"path": "/ws/", "websocket": "true", "buffering": "no"}],
     }, OPTIONS)
-    assert coerced["flask_nginx_firewall_allow_tcp"] == [8080, 9090]
+    assert coerced["flask_nginx_firewall.allow_tcp"] == [8080, 9090]
     assert coerced["flask_nginx_workers"][0]["instances"] == 2
     assert coerced["flask_nginx_timers"][0]["all_hosts"] is False
     assert (coerced["flask_nginx_locations"][0]["websocket"], coerced["flask_nginx_locations"][0]["buffering"]) == (True, False)
@@ -93,7 +98,7 @@ FLEET = {"flask_lb": ["lb1"], "flask_app": ["app1", "app2"]}
 FLEET_VARS = {
     "lb1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.2"}, "all_ipv4_addresses": ["10.0.0.2", "172.16.0.2"]}},
     "app1": {"flask_nginx_app_address": "10.0.0.11"},
-    "app2": {"flask_nginx_app_address": "10.0.0.12", "flask_nginx_gunicorn_port": "8001"},
+    "app2": {"flask_nginx_app_address": "10.0.0.12", "flask_nginx_gunicorn": {"port": "8001"}},
 }
 
 
@@ -132,8 +137,8 @@ def test_gunicorn_on_a_public_address_is_refused_with_the_way_out():
     values = role_values(flask_nginx_app_src=SAMPLE_APP, flask_nginx_app_address="203.0.113.5")
     _, refused = PLAN.make_plan(values, OPTIONS, role_context(values, "app1", FLEET, FLEET_VARS))
     assert refused and refused[0].startswith("Gunicorn would listen on 203.0.113.5:8000")
-    assert "flask_nginx_private_network: true" in refused[0]
-    for setting in ({"flask_nginx_firewall": "true"}, {"flask_nginx_private_network": True}):
+    assert "flask_nginx_fleet.private_network: true" in refused[0]
+    for setting in ({"flask_nginx_firewall": {"enabled": "true"}}, {"flask_nginx_fleet": {"private_network": True}}):
         assert make("app1", FLEET, FLEET_VARS, flask_nginx_app_address="203.0.113.5", **setting)["listen"]["bind"] == \
             "203.0.113.5:8000"
 
@@ -142,7 +147,7 @@ TWO_LBS = {"flask_lb": ["lb1", "lb2"], "flask_app": ["lb1", "app2"]}
 TWO_LBS_VARS = {"lb1": {"flask_nginx_app_address": "10.0.0.11"}, "app2": {"flask_nginx_app_address": "10.0.0.12"},
                 "lb2": {"ansible_host": "10.0.0.3"}}
 ACME = {"flask_nginx_server_names": ["shop.test", "www.shop.test"], "flask_nginx_tls_mode": "acme",
-        "flask_nginx_acme_email": "ops@shop.test", "flask_nginx_private_network": True}
+        "flask_nginx_acme_email": "ops@shop.test", "flask_nginx_fleet": {"private_network": True}}
 
 
 def test_one_load_balancer_asks_the_ca_and_the_other_copies_its_certificate():
@@ -279,13 +284,41 @@ def test_the_run_is_named_by_the_controllers_user_and_host_and_the_playbook_file
     assert PLAN.controller_run("Deploy the shop", {"args": ()})["playbook"] == "Deploy the shop"
 
 
+# The environments of both installers without an index of their own (the defaults).
+PIP_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+UV_ENV = {"UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy", "UV_NO_CONFIG": "1"}
+CA_FILE = "/etc/flask-nginx/flaskapp/pip-ca.pem"
+INDEX = "https://pypi.internal/simple"
+EXTRA = ["https://a.internal/simple", "https://b.internal/simple"]
+PROXY = "http://proxy.internal:3128"
+
+
+@pytest.mark.parametrize(("index", "pip", "uv"), [
+    ({}, {}, {"UV_NATIVE_TLS": "1"}),
+    ({"url": INDEX}, {"PIP_INDEX_URL": INDEX}, {"UV_DEFAULT_INDEX": INDEX, "UV_NATIVE_TLS": "1"}),
+    ({"extra_urls": EXTRA}, {"PIP_EXTRA_INDEX_URL": " ".join(EXTRA)}, {"UV_INDEX": " ".join(EXTRA), "UV_NATIVE_TLS": "1"}),
+    ({"ca_bundle": "/etc/ssl/corp-ca.pem"}, {"PIP_CERT": CA_FILE}, {"SSL_CERT_FILE": CA_FILE}),
+    ({"proxy": PROXY}, {"PIP_PROXY": PROXY}, {"HTTPS_PROXY": PROXY, "HTTP_PROXY": PROXY, "UV_NATIVE_TLS": "1"}),
+    ({"url": INDEX, "extra_urls": EXTRA[:1], "ca_bundle": "/etc/ssl/corp-ca.pem", "proxy": PROXY},
+     {"PIP_INDEX_URL": INDEX, "PIP_EXTRA_INDEX_URL": EXTRA[0], "PIP_CERT": CA_FILE, "PIP_PROXY": PROXY},
+     {"UV_DEFAULT_INDEX": INDEX, "UV_INDEX": EXTRA[0], "SSL_CERT_FILE": CA_FILE, "HTTPS_PROXY": PROXY, "HTTP_PROXY": PROXY}),
+], ids=["pypi", "index", "extra-indexes", "ca-bundle", "proxy", "all"])
+def test_the_package_index_sets_the_environment_of_pip_and_uv(index, pip, uv):
+    """flask_nginx_package_index reaches both installers (the plan's python.pip_env and uv_env):
+    the CA bundle (copied to the host) is trusted by both; without one uv trusts the system's store."""
+    found = make(flask_nginx_package_index=index)["python"]
+    assert found["pip_env"] == {**PIP_ENV, **pip}
+    assert found["uv_env"] == {**UV_ENV, **uv}
+    assert found["ca_file"] == (CA_FILE if index.get("ca_bundle") else "")
+
+
 def test_uv_and_gunicorn_are_installed_only_where_the_markers_differ():
     """The plan's python section: uv (the default installer) when its marker holds another
     version or none, Gunicorn's packages when theirs differ; nothing on an unchanged host,
     nothing of uv with pip, nothing at all on a load balancer that runs no app."""
     values = role_values(flask_nginx_app_src=SAMPLE_APP)
     uv = role_context(values)["__flask_nginx_uv_version"]
-    packages = [f"gunicorn=={values['flask_nginx_gunicorn_version']}"]
+    packages = [f"gunicorn=={values['flask_nginx_gunicorn']['version']}"]
 
     def python(probe_files, host="web", groups=None, **overrides):
         found = dict(values, **overrides)
@@ -295,7 +328,8 @@ def test_uv_and_gunicorn_are_installed_only_where_the_markers_differ():
         return plan["python"]
 
     fresh = python({"uv_marker": None, "gunicorn_marker": None})
-    assert fresh == {"installer": "uv", "gunicorn_packages": packages, "install_uv": True, "install_gunicorn": True}
+    assert fresh == {"installer": "uv", "gunicorn_packages": packages, "install_uv": True, "install_gunicorn": True,
+                     "pip_env": PIP_ENV, "uv_env": {**UV_ENV, "UV_NATIVE_TLS": "1"}, "ca_file": ""}
     same = python({"uv_marker": f"{uv}\n", "gunicorn_marker": " ".join(packages) + "\n"})
     assert not same["install_uv"] and not same["install_gunicorn"]
     assert python({"uv_marker": "0.1.0\n", "gunicorn_marker": " ".join(packages)})["install_uv"]
@@ -304,6 +338,58 @@ def test_uv_and_gunicorn_are_installed_only_where_the_markers_differ():
     assert with_pip["installer"] == "pip" and not with_pip["install_uv"] and with_pip["install_gunicorn"]
     lb = python({}, "lb1", FLEET, flask_nginx_app_address="")
     assert not lb["install_uv"] and not lb["install_gunicorn"]
-    gevent = python({"gunicorn_marker": " ".join(packages)}, flask_nginx_gunicorn_worker_class="gevent")
+    gevent = python({"gunicorn_marker": " ".join(packages)}, flask_nginx_gunicorn={"worker_class": "gevent"})
     assert gevent["install_gunicorn"] and gevent["gunicorn_packages"] == [
-        f"gunicorn[gevent]=={values['flask_nginx_gunicorn_version']}", f"gevent=={values['flask_nginx_gunicorn_gevent_version']}"]
+        f"gunicorn[gevent]=={values['flask_nginx_gunicorn']['version']}",
+        f"gevent=={role_context(values)['__flask_nginx_gevent_version']}"]
+
+
+def test_a_worker_gets_30_seconds_to_stop_unless_it_says_otherwise():
+    """The stop timeout is a worker's own (stop_timeout, whole seconds; TimeoutStopSec=), 30 when it gives none."""
+    workers = [{"name": "mail", "command": "z"}, {"name": "slow", "command": "y", "stop_timeout": "90"}]
+    files = make(stage="fleet", flask_nginx_workers=workers)["units"]["files"]
+    assert {f["name"]: f["stop_timeout"] for f in files if f["kind"] == "worker"} == {"mail": 30, "slow": 90}
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_an_unknown_key_of_a_group_is_refused_naming_it_and_its_value(group):
+    found = " | ".join(refusals(**{group: {"bogus": "x y"}}))
+    assert f'{group}.bogus = "x y" is refused: not a key of {group} (its keys: {", ".join(GROUPS[group])})' in found, found
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_a_group_given_as_a_string_is_refused(group):
+    found = " | ".join(refusals(**{group: "on"}))
+    assert f'{group} = "on" is refused: a dict of the keys to change ({", ".join(GROUPS[group])})' in found, found
+
+
+# One key of each group and a value that is not its default.
+PARTIAL = {
+    "flask_nginx_timeouts": ("proxy_read", "120s"),
+    "flask_nginx_upstream": ("max_fails", 5),
+    "flask_nginx_gunicorn": ("timeout", 60),
+    "flask_nginx_package_index": ("proxy", PROXY),
+    "flask_nginx_fleet": ("drain_seconds", 10),
+    "flask_nginx_rate_limit": ("rate", "20r/s"),
+    "flask_nginx_logs": ("keep", 30),
+    "flask_nginx_healthcheck": ("retries", 3),
+    "flask_nginx_firewall": ("ssh_port", 2222),
+    "flask_nginx_hsts": ("max_age", 600),
+}
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_a_partial_group_keeps_the_defaults_of_the_other_keys(group):
+    """A play sets only the keys it changes (Ansible replaces the whole dict): the plan's vars,
+    which templates and tasks read, hold the group complete."""
+    key, value = PARTIAL[group]
+    defaults = {name: spec.get("default") for name, spec in GROUPS[group].items()}
+    assert value != defaults[key]
+    assert make(stage="rules", **{group: {key: str(value)}})["vars"][group] == {**defaults, key: value}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, o in FLAT.items() if "." in n and o["type"] in ("bool", "int", "float")))
+def test_a_group_key_of_the_wrong_type_is_refused_naming_it(name):
+    kind = {"bool": "true or false", "int": "a whole number", "float": "a number"}[FLAT[name]["type"]]
+    found = " | ".join(refusals(**nested(name, "soon")))
+    assert f'{name} = "soon" is refused: {kind} (its type in meta/argument_specs.yml is {FLAT[name]["type"]})' in found, found

@@ -3,10 +3,11 @@ unchecked are refused by the plan before any change (roles/flask_nginx/action_pl
 flask_nginx_plan.py), each message naming the variable, its value as JSON and what is allowed.
 The plan's functions are called directly on made-up inventories (milliseconds each)."""
 import json
+import re
 
 import pytest
 
-from conftest import SAMPLE_APP, plan_module, role_context, role_options, role_values
+from conftest import ROLE, SAMPLE_APP, load_yaml, nested, plan_module, role_context, role_options, role_values
 
 PLAN = plan_module()
 OPTIONS = role_options()
@@ -86,14 +87,13 @@ BAD = {
                                  refused("flask_nginx_acme_webroot", "/opt/flaskapp/acme")),
     "app-root-is-acme-webroot": ({"flask_nginx_app_root": "/var/www/flask-nginx-acme"},
                                  refused("flask_nginx_acme_webroot", "/var/www/flask-nginx-acme")),
-    "gzip-type-directive": ({"flask_nginx_gzip_types": ["text/css;return 200"]},
-                            refused("flask_nginx_gzip_types", ["text/css;return 200"])),
-    "gzip-type-two-in-one": ({"flask_nginx_gzip_types": ["text/css text/html"]},
-                             refused("flask_nginx_gzip_types", ["text/css text/html"])),
-    "gzip-type-event-stream": ({"flask_nginx_gzip_types": ["text/css", "text/event-stream"]},
-                               refused("flask_nginx_gzip_types", ["text/css", "text/event-stream"])),
-    "gzip-type-any": ({"flask_nginx_gzip_types": ["*"]}, refused("flask_nginx_gzip_types", ["*"])),
-    "gzip-types-string": ({"flask_nginx_gzip_types": "text/css"}, refused("flask_nginx_gzip_types", "text/css")),
+    # A group's key reaches a directive of its own (limits.conf, site.conf).
+    "rate-directive": ({"flask_nginx_rate_limit": {"rate": "10r/s;limit_req_zone"}},
+                       refused("flask_nginx_rate_limit.rate", "10r/s;limit_req_zone")),
+    "log-buffer-directive": ({"flask_nginx_logs": {"buffer": "64k;\naccess_log off"}},
+                             refused("flask_nginx_logs.buffer", "64k;\naccess_log off")),
+    "timeout-directive": ({"flask_nginx_timeouts": {"websocket_read": "1h;return 200"}},
+                          refused("flask_nginx_timeouts.websocket_read", "1h;return 200")),
     "app-address-two-words": ({"flask_nginx_app_address": "10.0.0.5 backup"}, refused("flask_nginx_app_address", "10.0.0.5 backup")),
     "app-address-name": ({"flask_nginx_app_address": "app1.internal"}, refused("flask_nginx_app_address", "app1.internal")),
     "app-address-ipv6-without-brackets": ({"flask_nginx_app_address": "fd00::5"}, refused("flask_nginx_app_address", "fd00::5")),
@@ -104,18 +104,24 @@ BAD = {
     "app-root-semicolon": ({"flask_nginx_app_root": "/srv/a;b"}, refused("flask_nginx_app_root", "/srv/a;b")),
     "app-root-quote": ({"flask_nginx_app_root": "/srv/a'b"}, refused("flask_nginx_app_root", "/srv/a'b")),
     # nftables (firewall-app.nft).
-    "allow-from-everyone": ({"flask_nginx_firewall_allow_from": ["0.0.0.0/0"]}, refused("flask_nginx_firewall_allow_from", ["0.0.0.0/0"])),
-    "allow-from-nft-fragment": ({"flask_nginx_firewall_allow_from": ["10.0.0.0/8 } accept; ip saddr { 0.0.0.0/0"]},
-                                refused("flask_nginx_firewall_allow_from", ["10.0.0.0/8 } accept; ip saddr { 0.0.0.0/0"])),
-    "allow-from-ipv6": ({"flask_nginx_firewall_allow_from": ["2001:db8::/32"]},
-                        refused("flask_nginx_firewall_allow_from", ["2001:db8::/32"])),
-    "allow-from-name": ({"flask_nginx_firewall_allow_from": ["office.example.com"]},
-                        refused("flask_nginx_firewall_allow_from", ["office.example.com"])),
-    "allow-from-host-bits": ({"flask_nginx_firewall_allow_from": ["10.0.0.1/8"]},
-                             refused("flask_nginx_firewall_allow_from", ["10.0.0.1/8"])),
-    "allow-from-overlap": ({"flask_nginx_firewall_allow_from": ["10.0.0.0/8", "10.1.2.3"]},
-                           refused("flask_nginx_firewall_allow_from", ["10.0.0.0/8", "10.1.2.3"])),
-    "allow-from-string": ({"flask_nginx_firewall_allow_from": "10.0.0.0/8"}, refused("flask_nginx_firewall_allow_from", "10.0.0.0/8")),
+    "allow-from-everyone": ({"flask_nginx_firewall": {"allow_from": ["0.0.0.0/0"]}},
+                            refused("flask_nginx_firewall.allow_from", ["0.0.0.0/0"])),
+    "allow-from-nft-fragment": ({"flask_nginx_firewall": {"allow_from": ["10.0.0.0/8 } accept; ip saddr { 0.0.0.0/0"]}},
+                                refused("flask_nginx_firewall.allow_from", ["10.0.0.0/8 } accept; ip saddr { 0.0.0.0/0"])),
+    "allow-from-ipv6": ({"flask_nginx_firewall": {"allow_from": ["2001:db8::/32"]}},
+                        refused("flask_nginx_firewall.allow_from", ["2001:db8::/32"])),
+    "allow-from-name": ({"flask_nginx_firewall": {"allow_from": ["office.example.com"]}},
+                        refused("flask_nginx_firewall.allow_from", ["office.example.com"])),
+    "allow-from-host-bits": ({"flask_nginx_firewall": {"allow_from": ["10.0.0.1/8"]}},
+                             refused("flask_nginx_firewall.allow_from", ["10.0.0.1/8"])),
+    "allow-from-overlap": ({"flask_nginx_firewall": {"allow_from": ["10.0.0.0/8", "10.1.2.3"]}},
+                           refused("flask_nginx_firewall.allow_from", ["10.0.0.0/8", "10.1.2.3"])),
+    "allow-from-string": ({"flask_nginx_firewall": {"allow_from": "10.0.0.0/8"}},
+                          refused("flask_nginx_firewall.allow_from", "10.0.0.0/8")),
+    # A key with a typo would be dropped unseen: the firewall would let in what the play meant to keep out.
+    "firewall-unknown-key": ({"flask_nginx_firewall": {"enabled": True, "allow_only_from": ["10.0.0.0/8"]}},
+                             'flask_nginx_firewall.allow_only_from = ["10.0.0.0/8"] is refused: not a key of flask_nginx_firewall'),
+    "firewall-string": ({"flask_nginx_firewall": "on"}, 'flask_nginx_firewall = "on" is refused: a dict of the keys to change'),
     # pip reads the requirements file as root.
     "requirements-escapes": ({"flask_nginx_app_requirements_file": "../../../../etc/shadow"},
                              refused("flask_nginx_app_requirements_file", "../../../../etc/shadow")),
@@ -180,11 +186,12 @@ GOOD = {
     "headers": {"flask_nginx_security_headers": {"Permissions-Policy": "geolocation=(), camera=()", "X-Frame-Options": "",
                                                   "Content-Security-Policy": "default-src 'self'; img-src *"}},
     "acme-webroot": {"flask_nginx_acme_webroot": "/srv/acme-challenges"},
-    "gzip-types": {"flask_nginx_gzip_types": ["application/vnd.api+json", "application/ld+json", "text/x-component"]},
+    "partial-groups": {"flask_nginx_firewall": {"enabled": True}, "flask_nginx_rate_limit": {"rate": "20r/s"},
+                       "flask_nginx_logs": {"buffer": ""}, "flask_nginx_timeouts": {"websocket_read": "1h"}},
     "app-address-v4": {"flask_nginx_app_address": "10.0.0.5"},
     "app-address-v6": {"flask_nginx_app_address": "[fd00::5]"},
     "app-root": {"flask_nginx_app_root": "/srv/apps/shop.example.com_v2"},
-    "allow-from": {"flask_nginx_firewall_allow_from": ["10.0.0.0/8", "192.0.2.7", "198.51.100.0/24"]},
+    "allow-from": {"flask_nginx_firewall": {"allow_from": ["10.0.0.0/8", "192.0.2.7", "198.51.100.0/24"]}},
     "requirements": {"flask_nginx_app_requirements_file": "requirements/prod.txt"},
     "no-requirements": {"flask_nginx_app_requirements_file": ""},
     "trusted-proxies": {"flask_nginx_trusted_proxies": ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1", "fc00::/7",
@@ -194,7 +201,7 @@ GOOD = {
     "metrics-localhost-v6": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "[::1]:9113"},
     "metrics-localhost": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "localhost:9113"},
     "metrics-public-behind-the-firewall": {"flask_nginx_metrics": True, "flask_nginx_metrics_listen": "0.0.0.0:9113",
-                                           "flask_nginx_firewall": True},
+                                           "flask_nginx_firewall": {"enabled": True}},
     "metrics-off": {"flask_nginx_metrics": False, "flask_nginx_metrics_listen": "0.0.0.0:9113"},
     "http-port-is-https-port-without-tls": {"flask_nginx_https_port": 80},
     "app-name-with-job-and-worker-words": {"flask_nginx_app_name": "jobs-workers"},
@@ -214,21 +221,32 @@ def test_a_sound_value_is_accepted(case):
     assert refusals(**GOOD[case]) == []
 
 
+def test_the_gzip_settings_of_the_role_are_single_mime_types_without_event_stream():
+    """gzip_types and gzip_comp_level are the role's own (vars/main.yml), no rule checks them: one
+    TYPE/SUBTYPE per item (a space or ';' would add types or directives), never text/event-stream
+    (gzip would hold a stream back) nor '*'; a level Nginx takes (1 to 9)."""
+    tables = load_yaml(ROLE / "vars" / "main.yml")
+    types, pattern = tables["__flask_nginx_gzip_types"], tables["__flask_nginx_patterns"]["mime_type"]
+    assert isinstance(types, list) and types and all(re.match(pattern, str(t)) for t in types), types
+    assert "text/event-stream" not in [str(t).lower() for t in types], types
+    assert type(tables["__flask_nginx_gzip_comp_level"]) is int and 1 <= tables["__flask_nginx_gzip_comp_level"] <= 9
+
+
 def test_gunicorn_on_a_name_that_only_starts_like_a_private_address_is_refused():
     """10.0.0.5.attacker.example is a public name: the private-address check reads the whole value."""
     hostvars = {"lb1": {}, "app1": {}}
-    found = refusals("host", "app1", FLEET, hostvars, flask_nginx_gunicorn_bind="10.0.0.5.attacker.example:8000")
+    found = refusals("host", "app1", FLEET, hostvars, flask_nginx_gunicorn={"bind": "10.0.0.5.attacker.example:8000"})
     assert found and found[0].startswith("Gunicorn would listen on 10.0.0.5.attacker.example:8000"), found
-    assert refusals("host", "app1", FLEET, hostvars, flask_nginx_gunicorn_bind="10.0.0.5:8000") == []
+    assert refusals("host", "app1", FLEET, hostvars, flask_nginx_gunicorn={"bind": "10.0.0.5:8000"}) == []
 
 
 @pytest.mark.parametrize(("variable", "value", "other"), [
-    ("flask_nginx_app_hosts_group", "flask_apps", "flask_lb"),
-    ("flask_nginx_lb_hosts_group", "flask_lbs", "flask_app"),
+    ("flask_nginx_fleet.app_hosts", "flask_apps", "flask_lb"),
+    ("flask_nginx_fleet.lb_hosts", "flask_lbs", "flask_app"),
 ])
 def test_a_misnamed_fleet_group_is_refused(variable, value, other):
     """A typo in one group's name, the other group present: every host would run everything."""
-    found = " | ".join(refusals(host="lb1", groups=FLEET, **{variable: value}))
+    found = " | ".join(refusals(host="lb1", groups=FLEET, **nested(variable, value)))
     assert refused(variable, value) in found, found
     assert f"group {other}" in found and "its groups: flask_app, flask_lb" in found, found
 
@@ -251,8 +269,15 @@ def test_an_app_name_that_names_a_system_directory_or_account_is_refused(name):
 @pytest.mark.parametrize("user", ["root", "postgres", "www-data", "nobody", "redis", "prometheus", "_chrony",
                                   "systemd-coredump", "letsencrypt"])
 def test_a_system_account_as_the_app_user_is_refused(user):
-    found = " | ".join(refusals(flask_nginx_app_user=user, flask_nginx_app_group="shop"))
+    found = " | ".join(refusals(flask_nginx_app_user=user))
     assert refused("flask_nginx_app_user", user) in found, found
+
+
+# The app's group has its user's name: a privileged or shared group's name would give the app that group.
+@pytest.mark.parametrize("user", ["docker", "adm", "sudo", "shadow", "disk", "lxd"])
+def test_an_app_user_named_like_a_privileged_group_is_refused(user):
+    found = " | ".join(refusals(flask_nginx_app_user=user))
+    assert refused("flask_nginx_app_user", user) in found and "a privileged or shared group's name" in found, found
 
 
 def account(comment="flask-nginx app flaskapp", home="/opt/flaskapp", groups=(), group="flaskapp"):
@@ -287,15 +312,16 @@ def test_the_app_s_own_account_and_state_directory_are_accepted(users, groups, s
 ], ids=["human-in-docker", "another-service", "another-app", "role-made-in-docker"])
 def test_an_existing_account_the_role_did_not_make_or_a_privileged_one_is_refused(user, found, says):
     refusals_found = " | ".join(on_host({user: found}, {user: {"exists": False, "members": [], "users": []}},
-                                        flask_nginx_app_user=user, flask_nginx_app_group=user))
+                                        flask_nginx_app_user=user))
     assert f'flask_nginx_app_user = "{user}" is refused on web' in refusals_found and says in refusals_found, refusals_found
 
 
 @pytest.mark.parametrize("group", [{"exists": True, "members": ["alice"], "users": []},
                                    {"exists": True, "members": [], "users": ["postgres"]}], ids=["members", "primary-of"])
 def test_an_existing_group_that_is_not_the_app_s_alone_is_refused(group):
-    found = " | ".join(on_host({"flaskapp": {"exists": False}}, {"dbusers": group}, flask_nginx_app_group="dbusers"))
-    assert 'flask_nginx_app_group = "dbusers" is refused on web' in found, found
+    """The app's group has its user's name: a group of that name that others use is not the app's."""
+    found = " | ".join(on_host({"dbusers": {"exists": False}}, {"dbusers": group}, flask_nginx_app_user="dbusers"))
+    assert 'flask_nginx_app_user = "dbusers" is refused on web: its group dbusers exists and is not the app\'s alone' in found, found
 
 
 @pytest.mark.parametrize("state_dir", [{"path": "/var/lib/flaskapp", "type": "directory", "owner": "root"},

@@ -962,6 +962,15 @@ def listen(v, c, host, tls_plan, options):
         hostvars = c["hostvars"].get(name, {})
 
         def setting(key, _name=name, _hostvars=hostvars):
+            group, dot, sub = key.partition(".")
+            if dot and _name != me:
+                # A group's key (flask_nginx_gunicorn.port): that host's group, its defaults
+                # under the keys it set, as its own plan reads it.
+                found = _hostvars.get(group)
+                if not isinstance(found, dict):
+                    return v[key]
+                keys = options[group]["options"]
+                return _coerce_one(merged(found, keys).get(sub), keys.get(sub, {}))
             raw = v[key] if _name == me else _hostvars.get(key, v[key])
             return _coerce_one(raw, options.get(key, {}))
 
