@@ -1469,7 +1469,7 @@ def load_options(role_path):
     with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as spec:
         specs = yaml.safe_load(spec)["argument_specs"]
     options = dict(specs["main"]["options"])
-    for name, entry in specs.items():
+    for entry in specs.values():
         for option, spec_of in (entry.get("options") or {}).items():
             if option not in options and spec_of.get("type") != "raw":
                 options[option] = spec_of
