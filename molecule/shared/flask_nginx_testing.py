@@ -118,6 +118,7 @@ def start_load(host, seconds, name, server_name="shop.test", clients=8, wait=60)
             out = host.check_output(f"cat /tmp/{name}.out")
             try:
                 result = json.loads(out)
+                results.result = result  # all of it, e.g. what the failed requests got (errors)
                 return result["ok"], result["failed"]
             except ValueError:
                 assert time.time() < deadline, f"the load {name} gave no result in time: {out[-2000:]}"

@@ -142,7 +142,8 @@ def test_gunicorn_reload_and_restart_drop_no_requests(host, action):
     host.run_expect([0], f"systemctl {action} {UNIT}.service")
     ok, failed = results()  # once the load is over
     assert ok > 100
-    assert failed == 0, f"{failed} of {ok + failed} requests failed during {action}"
+    assert failed == 0, (f"{failed} of {ok + failed} requests failed during {action}: "
+                         f"{results.result.get('errors', [])[:5]}")
 
 
 @pytest.fixture(scope="module")
