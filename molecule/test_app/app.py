@@ -30,6 +30,7 @@ Settings come from the environment (the role writes them to an environment file)
 """
 import datetime
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -52,6 +53,15 @@ APP_DIR = os.path.dirname(os.path.abspath(__file__))
 # so a long-running worker keeps reporting the release it was started from.
 RELEASE = os.path.basename(os.path.dirname(os.path.realpath(APP_DIR)))
 NOTE_NAME = re.compile(r"^\d+\.txt$")
+
+
+def _read(path):
+    """The stripped text of the file at PATH, None without it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return None
 
 
 def release_version():
@@ -196,6 +206,21 @@ def create_app():
         app.logger.error("database error: %s (schema at version %s of %s; did db-upgrade run?)",
                          exc, schema_version(get_db()), LATEST)
         return jsonify(error=f"database error: {exc}", hint="run: flask --app app db-upgrade"), 500
+
+    # Releases made bad on purpose, for the deploy tests (molecule/cluster): a FAIL_EVERY file
+    # (N) makes every Nth request of each process answer 500 while the health path stays
+    # fine (only real traffic shows it: the canary); an UNHEALTHY file fails the health path.
+    fail_every = int(_read(os.path.join(APP_DIR, "FAIL_EVERY")) or 0)
+    unhealthy = _read(os.path.join(APP_DIR, "UNHEALTHY")) is not None
+    served = itertools.count(1)
+
+    @app.before_request
+    def bad_release():
+        if request.path == "/healthz":
+            return (jsonify(status="unhealthy"), 500) if unhealthy else None
+        if fail_every and next(served) % fail_every == 0:
+            return jsonify(error=f"this release fails 1 request in {fail_every}"), 500
+        return None
 
     # --- pages and basics -----------------------------------------------------------------------
     @app.get("/")

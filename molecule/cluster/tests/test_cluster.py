@@ -479,3 +479,100 @@ def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_ho
         assert "gunicorn-shop.service is not active" in output(result, tail=None)
     finally:
         app1.run_expect([0], "systemctl start gunicorn-shop.socket gunicorn-shop.service")
+
+
+# The canary and the automatic rollback (playbooks/deploy.yml, tasks/batch.yml). They run
+# last: the status test above counts the history the earlier tests left.
+CANARY = ("-e", "flask_nginx_canary_hosts=1", "-e", "flask_nginx_canary_seconds=8")
+# The settings the rolling deploy above left; the releases below change code alone.
+SETTINGS = {"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}}
+
+
+def release(tmp_path, version, **files):
+    """A copy of the test app whose /api/info says VERSION, with FILES (name: text) beside it."""
+    source = tmp_path / f"app_{version}"
+    shutil.copytree(project_file("molecule", "test_app"), source)
+    (source / "VERSION").write_text(f"{version}\n")
+    for name, text in files.items():
+        (source / name).write_text(text)
+    return json.dumps({**SETTINGS, "flask_nginx_app_src": str(source)})
+
+
+def served_versions():
+    """The version each app host's Gunicorn serves, asked on the host itself."""
+    return {name: json.loads(remote(name).check_output(
+        "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))["version"]
+        for name in APPS}
+
+
+def assert_all_in_rotation(lb_port):
+    """No app host is marked down, and requests through the load balancer reach both."""
+    assert " down" not in remote(LB).file(UPSTREAM).content_string
+    seen = {json.loads(get(lb_port)[1])["host"] for _ in range(40)}
+    assert len(seen) == 2, seen
+
+
+def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request(lb_port, tmp_path):
+    """With flask_nginx_canary_hosts=1, app1 takes real traffic on the new release for 8 s, is
+    judged on the load balancer's log, and the deploy goes on to app2: no request fails."""
+    deploy = project_file("playbooks", "deploy.yml")
+    with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02) as load:
+        result = run_playbook(deploy, "-e", release(tmp_path, "3"), *CANARY)
+    SEEN["good canary"] = result
+    text = " ".join(output(result, tail=None).split())
+    assert result.returncode == 0, output(result)
+    judged = re.search(r"canary flask-nginx-cluster-app1: (\d+) requests, (\d+) answered 5xx \(ratio ([0-9.]+), "
+                       r"at most 0.01 allowed\), p99 (\d+) ms: the canary passed", text)
+    assert judged, output(result)
+    assert int(judged.group(1)) >= 20 and int(judged.group(2)) == 0, judged.group(0)
+    assert load.failed == 0, f"{load.failed} failed requests: {load.errors[:5]}"
+    assert served_versions() == {APPS[0]: "3", APPS[1]: "3"}
+    assert all(lock_of(name) is None for name in APPS)
+
+
+def test_a_release_failing_real_requests_is_rolled_back_from_the_canary(lb_port, tmp_path):
+    """A release that fails 1 request in 10 but answers its health check: the canary sees
+    the 5xx in the load balancer's log, and app1 goes back to the release it served before
+    (v3) and back into rotation; app2 is never touched; the deploy fails, naming the ratio."""
+    deploy = project_file("playbooks", "deploy.yml")
+    with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02):
+        result = run_playbook(deploy, "-e", release(tmp_path, "4", FAIL_EVERY="10\n"), *CANARY)
+    SEEN["bad canary"] = result
+    text = " ".join(output(result, tail=None).split())
+    assert result.returncode != 0, output(result)
+    judged = re.search(r"canary flask-nginx-cluster-app1: (\d+) requests, (\d+) answered 5xx \(ratio ([0-9.]+), "
+                       r"at most 0.01 allowed\), p99 \d+ ms: its 5xx ratio [0-9.]+ is above "
+                       r"flask_nginx_canary_max_error_ratio 0.01 - the canary failed", text)
+    assert judged, output(result)
+    assert 0.05 <= float(judged.group(3)) <= 0.2, judged.group(0)
+    assert re.search(rf"{APPS[0]} was rolled back to release [0-9a-f]{{12}} and is back in rotation; the deploy stops "
+                     r"here .* The reason: Fail the canary: canary", text), output(result)
+    assert served_versions() == {APPS[0]: "3", APPS[1]: "3"}
+    assert_all_in_rotation(lb_port)
+    assert all(lock_of(name) is None for name in APPS)
+
+
+def test_a_release_failing_its_health_check_is_rolled_back(lb_port, tmp_path):
+    """A release whose health path answers 500 switches on app1, fails the health check,
+    and goes back to v3, back into rotation; the deploy fails naming app1; app2 stays."""
+    result = run_playbook(project_file("playbooks", "deploy.yml"), "-e", release(tmp_path, "5", UNHEALTHY="yes\n"))
+    SEEN["unhealthy"] = result
+    text = " ".join(output(result, tail=None).split())
+    assert result.returncode != 0, output(result)
+    assert re.search(rf"{APPS[0]} was rolled back to release [0-9a-f]{{12}} and is back in rotation; the deploy stops "
+                     r"here .* The reason: Check that the app answers", text), output(result)
+    assert served_versions() == {APPS[0]: "3", APPS[1]: "3"}
+    assert_all_in_rotation(lb_port)
+    assert all(lock_of(name) is None for name in APPS)
+
+
+def test_status_lists_the_automatic_rollbacks():
+    """playbooks/status.yml shows both automatic rollbacks in app1's history, to the release
+    app1 serves now, and app2's history has none."""
+    result = run_playbook(project_file("playbooks", "status.yml"))
+    assert result.returncode == 0, output(result)
+    flat = " ".join(output(result, tail=None).split())
+    live = remote(APPS[0]).file("/opt/shop/current").linked_to.rsplit("/", 1)[1]
+    assert flat.count(f"auto-rollback ok {live} (was ") == 2, output(result)
+    history = remote(APPS[1]).check_output("cat /var/lib/flask-nginx/shop/history.jsonl")
+    assert "auto-rollback" not in history

@@ -268,6 +268,10 @@ PORTS = ("flask_nginx_http_port", "flask_nginx_https_port", "flask_nginx_gunicor
 SECONDS = ("flask_nginx_gunicorn.timeout", "flask_nginx_gunicorn.graceful_timeout", "flask_nginx_gunicorn.keepalive")
 
 
+_CANARY_COUNTS = ("flask_nginx_canary_hosts", "flask_nginx_canary_seconds", "flask_nginx_canary_min_requests",
+                  "flask_nginx_canary_max_p99_ms")
+
+
 class Rule:
     """One rule: the variable(s) it names, the value it shows (as JSON), a test, what is allowed.
     VALUE, OK and ALLOWED are functions of (v: the coerced variables, c: the context)."""
@@ -620,6 +624,22 @@ RULES = [
     Rule("flask_nginx_gunicorn.statsd_host",
          lambda v, c: v["flask_nginx_gunicorn.statsd_host"] == "" or _bind_ok(c["p"], v["flask_nginx_gunicorn.statsd_host"]),
          "empty (no statsd) or HOST:PORT of a statsd server, e.g. 127.0.0.1:8125"),
+    # playbooks/deploy.yml: the canary and the automatic rollback.
+    Rule("flask_nginx_canary_hosts, flask_nginx_canary_seconds, flask_nginx_canary_min_requests, flask_nginx_canary_max_p99_ms",
+         lambda v, c: all(type(v.get(n, 0)) is int and v.get(n, 0) >= 0 for n in _CANARY_COUNTS)
+         and v.get("flask_nginx_canary_seconds", 60) >= 1,
+         "whole numbers, 0 or more (canary_hosts 0 = no canary; canary_seconds at least 1; canary_max_p99_ms 0 = "
+         "not checked)", value=lambda v, c: [v.get(n) for n in _CANARY_COUNTS]),
+    Rule("flask_nginx_canary_max_error_ratio",
+         lambda v, c: isinstance(v.get("flask_nginx_canary_max_error_ratio", 0.01), (int, float))
+         and not isinstance(v.get("flask_nginx_canary_max_error_ratio", 0.01), bool)
+         and 0 <= v.get("flask_nginx_canary_max_error_ratio", 0.01) < 1,
+         "a share of the canary's requests, from 0 (no 5xx allowed) to below 1, e.g. 0.01",
+         value=lambda v, c: v.get("flask_nginx_canary_max_error_ratio")),
+    Rule("flask_nginx_canary_hosts",
+         lambda v, c: not v.get("flask_nginx_canary_hosts") or v["flask_nginx_logs.format"] == "json",
+         "0 (no canary) while flask_nginx_logs.format is combined: the canary is judged on the load balancers' "
+         "JSON access log (its upstream and status of every request)"),
     # playbooks/rollback.yml: a release id is a directory name under releases/.
     Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v.get("flask_nginx_rollback_to", "")),
          "empty (the newest release that was live before the current one) or a release id, 12 lower-case hex digits "
@@ -996,6 +1016,10 @@ def listen(v, c, host, tls_plan, options):
         # On a load balancer: [{key: app host, value: its upstream server line}].
         "upstream_servers": [{"key": h, "value": line} for h, line in upstream.items() if line and h in host["app_hosts"]]
         if host["runs_lb"] else [],
+        # On a load balancer: {app host: ADDRESS:PORT}, as its access log's upstream_addr names
+        # it (the canary's requests are told apart by it).
+        "upstream_addrs": {h: line.split()[0] for h, line in upstream.items()
+                           if line and h in host["app_hosts"] and not line.startswith("unix:")} if host["runs_lb"] else {},
         # Gunicorn on TCP trusts X-Forwarded-* only from these: every IPv4 address of every
         # load balancer (a second interface works too).
         "trusted_lbs": unique(["127.0.0.1"] + ((_all_ipv4(c, lbs) + [ipv4[h] for h in lbs if h in ipv4]) if bind_here else [])),
@@ -1420,6 +1444,51 @@ def make_plan(values, options, context, stage="host"):
 
 
 # ---------------------------------------------------------------------------
+# The canary (tasks/canary.yml): what its hosts answered, and the decision
+# ---------------------------------------------------------------------------
+
+
+def percentile(times, share):
+    """The smallest time (ms) at or under which SHARE of the answers came, from {ms: count}."""
+    counted = sorted((int(ms), n) for ms, n in times.items())
+    total = sum(n for _, n in counted)
+    if not total:
+        return 0
+    seen = 0
+    for ms, n in counted:
+        seen += n
+        if seen >= share * total:
+            return ms
+    return counted[-1][0]
+
+
+def canary_verdict(v, counts, hosts):
+    """The canary's numbers, merged over the access logs that saw it (COUNTS: files/canary_stats.py's
+    output per log), and whether the deploy goes on: ok, the reason, and a line that names
+    the numbers it decided on."""
+    requests = sum(int(c.get("requests", 0)) for c in counts)
+    errors = sum(int(c.get("errors", 0)) for c in counts)
+    times = {}
+    for c in counts:
+        for ms, n in (c.get("times") or {}).items():
+            times[ms] = times.get(ms, 0) + int(n)
+    ratio = errors / requests if requests else 0.0
+    p99 = percentile(times, 0.99)
+    max_ratio, least = v["flask_nginx_canary_max_error_ratio"], v["flask_nginx_canary_min_requests"]
+    max_p99 = v["flask_nginx_canary_max_p99_ms"]
+    numbers = (f"canary {', '.join(hosts)}: {requests} requests, {errors} answered 5xx (ratio {ratio:.4f}, at most "
+               f"{max_ratio} allowed), p99 {p99} ms" + (f" (at most {max_p99} ms allowed)" if max_p99 else ""))
+    if requests < least:
+        return {"ok": True, "enough": False, "requests": requests, "errors": errors, "ratio": ratio, "p99_ms": p99,
+                "text": f"{numbers}: fewer than {least} requests (flask_nginx_canary_min_requests) reached the canary, "
+                        "so the decision rests on the health check alone, which it passed"}
+    reasons = ([f"its 5xx ratio {ratio:.4f} is above flask_nginx_canary_max_error_ratio {max_ratio}"] if ratio > max_ratio else []) + \
+              ([f"its p99 {p99} ms is above flask_nginx_canary_max_p99_ms {max_p99}"] if max_p99 and p99 > max_p99 else [])
+    return {"ok": not reasons, "enough": True, "requests": requests, "errors": errors, "ratio": ratio, "p99_ms": p99,
+            "text": f"{numbers}: " + ("; ".join(reasons) + " - the canary failed" if reasons else "the canary passed")}
+
+
+# ---------------------------------------------------------------------------
 # The run (who runs this plan, as the deploy lock and the history name it)
 # ---------------------------------------------------------------------------
 
@@ -1508,10 +1577,11 @@ class _HostVarsOne(dict):
 
 
 class ActionModule(ActionBase):
-    """flask_nginx_plan: stage (rules|fleet|host), probe, cert_names, renewal_conf, ipv4."""
+    """flask_nginx_plan: stage (rules|fleet|host|canary), probe, cert_names, renewal_conf, ipv4;
+    canary_counts and canary_hosts for stage canary."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("stage", "probe", "cert_names", "renewal_conf", "ipv4"))
+    _VALID_ARGS = frozenset(("stage", "probe", "cert_names", "renewal_conf", "ipv4", "canary_counts", "canary_hosts"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -1526,6 +1596,12 @@ class ActionModule(ActionBase):
             return self._templar.template(task_vars[name]) if name in task_vars else default
 
         values = {name: template(name, option.get("default")) for name, option in options.items()}
+        if stage == "canary":
+            verdict = canary_verdict(coerce(values, options), list(args.get("canary_counts") or []),
+                                     list(args.get("canary_hosts") or []))
+            result["changed"] = False
+            result["ansible_facts"] = {"__flask_nginx_canary": verdict}
+            return result
         context = {}
         for name in CONSTANTS + TABLES:
             try:
