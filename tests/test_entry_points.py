@@ -1,4 +1,4 @@
-"""Every entry point is specified: the role (main), deploy, rollback, status, rotation and finish each
+"""Every entry point is specified: the role (main), deploy, batch, rollback, status and finish each
 have an argument spec (meta/argument_specs.yml), and each playbook checks its variables
 before it acts: a bad value stops it, naming the variable, with nothing changed."""
 import os
@@ -14,7 +14,7 @@ SPECS = load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]
 MAIN = SPECS["main"]["options"]
 # Entry point -> the task file it names (include_role tasks_from) and the playbook that uses it.
 ENTRY_POINTS = {"deploy": "playbooks/deploy.yml", "rollback": "playbooks/rollback.yml",
-                "status": "playbooks/status.yml", "rotation": "playbooks/deploy.yml", "finish": "playbooks/deploy.yml"}
+                "status": "playbooks/status.yml", "batch": "playbooks/deploy.yml", "finish": "playbooks/deploy.yml"}
 
 
 @pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
