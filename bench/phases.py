@@ -56,6 +56,9 @@ FILE_PHASES = {
     "tasks/rollback.yml": None,
     "tasks/rotation.yml": None,
     "tasks/rotation_lb.yml": None,
+    "tasks/batch.yml": None,
+    "tasks/canary.yml": None,
+    "tasks/revert.yml": None,
     "tasks/status.yml": None,
     "tasks/finish.yml": None,
 }
