@@ -507,7 +507,8 @@ def served_versions():
 
 def assert_all_in_rotation(lb_port):
     """No app host is marked down, and requests through the load balancer reach both."""
-    assert " down" not in remote(LB).file(UPSTREAM).content_string
+    upstream = remote(LB).file(UPSTREAM).content_string
+    assert re.findall(r"(?m)^\s*server \S+ .*;$", upstream) and not re.search(r"(?m)^\s*server .* down;$", upstream), upstream
     seen = {json.loads(get(lb_port)[1])["host"] for _ in range(40)}
     assert len(seen) == 2, seen
 
