@@ -10,7 +10,10 @@
 #           machine), then the default scenario, the longest
 # and the lane that is done first runs the rest (cluster).
 # A scenario's first converge (the heaviest step) holds the setup lock, so no
-# two first converges overlap; a scenario verifies while the next one sets up. Each
+# two first converges overlap; a scenario verifies while the next one sets up.
+# A test that judges behaviour under load is marked quiet and gets the machine
+# to itself: every other test and every heavy step here holds the quiet lock
+# shared (shared, below; molecule/shared/machine_share.py has the tests' side). Each
 # scenario logs to its own file; its summary (pytest's last line, the slowest
 # tests, the ansible-playbook runs made inside tests) is printed when it ends,
 # and all of it when it fails, with the lines that say what failed last.
@@ -22,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 suite_lock=${FLASK_NGINX_MOLECULE_LOCK:-/tmp/flask-nginx-molecule.lock}
 setup_lock=${FLASK_NGINX_SETUP_LOCK:-/tmp/flask-nginx-setup.lock}
+export FLASK_NGINX_QUIET_LOCK=${FLASK_NGINX_QUIET_LOCK:-/tmp/flask-nginx-quiet.lock}
 # Every scenario, in the order `molecule` runs them one by one; in the whole
 # suite, lane 1 runs the first of lane1_scenarios, lane 2 default, and the
 # lane that is free first takes each of the rest.
@@ -38,6 +42,13 @@ logs=$(mktemp -d "${TMPDIR:-/tmp}/flask-nginx-test.XXXXXX")
 times=$logs/stage-times
 duration() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $(( s / 60 )) $(( s % 60 )); }
 say() { echo "$*"; }
+# shared COMMAND...: run COMMAND holding the quiet lock shared, so that no quiet
+# test runs meanwhile. It passes the turnstile first (a waiting quiet test holds
+# it), and only this shell holds the lock (COMMAND's processes do not inherit it).
+shared() {
+  flock "$FLASK_NGINX_QUIET_LOCK.turnstile" true
+  ( exec 7>"$FLASK_NGINX_QUIET_LOCK"; flock -s 7; "$@" 7>&- )
+}
 # stage NAME COMMAND...: run COMMAND as a stage, timed; its time goes to the table.
 stage() {
   local name=$1 t0 rc=0
@@ -75,7 +86,7 @@ esac
 # the fast tests do, and each scenario waits for it (wait_machine).
 machine_log=$logs/bootstrap-machine.log
 bootstrap_machine() {
-  if scripts/bootstrap.sh machine >"$machine_log" 2>&1; then touch "$logs/machine.ok"; return 0; fi
+  if shared scripts/bootstrap.sh machine >"$machine_log" 2>&1; then touch "$logs/machine.ok"; return 0; fi
   cat "$machine_log" >&2
   touch "$logs/machine.failed"
   return 1
@@ -118,15 +129,15 @@ lint_collection_docs() {
 }
 run_lint() {
   stage yamllint yamllint --strict . || return 1
-  stage "ansible-lint (production profile)" ansible-lint --profile production || return 1
+  stage "ansible-lint (production profile)" shared ansible-lint --profile production || return 1
   stage "container flags of the scenarios (images/systemd-container.yml)" \
     python3 images/systemd_container.py check molecule/*/molecule.yml || return 1
-  stage "collection docs (antsibull-docs lint-collection-docs --plugin-docs)" lint_collection_docs || return 1
+  stage "collection docs (antsibull-docs lint-collection-docs --plugin-docs)" shared lint_collection_docs || return 1
   stage "changelog fragments (antsibull-changelog lint)" antsibull-changelog lint
 }
 run_unit() {
   # Independent tests, on both cores (pytest-xdist); the slowest 15 at the end.
-  stage "fast tests (pytest -n 2, no containers)" pytest -q -n 2 --dist loadfile --durations=15 tests
+  stage "fast tests (pytest -n 2, no containers)" shared pytest -q -n 2 --dist loadfile --durations=15 tests
 }
 
 # A scenario's output is long and what failed is far above its end (Molecule's
@@ -144,7 +155,7 @@ what_failed() {  # SCENARIO LOG
 scenario_summary() {  # SCENARIO LOG
   echo "=== molecule -s $1: its verify's slowest tests and playbook runs"
   sed -E 's/\x1b\[[0-9;]*m//g; s/^[[:space:]]*│ ?//' "$2" | awk '
-    /^=+ slowest [0-9]+ durations =+$/ || /^=+ ansible-playbook runs inside tests/ { show = 1 }
+    /^=+ slowest [0-9]+ durations =+$/ || /^=+ ansible-playbook runs inside tests/ || /^=+ quiet tests/ { show = 1 }
     /^=+ .*(passed|failed|error).* in [0-9.]+s/ { print; show = 0; next }
     /^=+ short test summary/ { show = 0 }
     show { print }'
@@ -158,10 +169,10 @@ molecule_step() {  # SCENARIO STEP LOG
 scenario_setup() {  # SCENARIO LOG
   local step
   for step in destroy create prepare; do
-    molecule_step "$1" "$step" "$2" || return 1
+    shared molecule_step "$1" "$step" "$2" || return 1
   done
-  (exec 8>"$setup_lock"; flock 8; molecule_step "$1" converge "$2") || return 1
-  molecule_step "$1" idempotence "$2"
+  (exec 8>"$setup_lock"; flock 8; shared molecule_step "$1" converge "$2" 8>&-) || return 1
+  shared molecule_step "$1" idempotence "$2"
 }
 run_scenario() {  # SCENARIO
   local s=$1 log=$logs/$1.log
@@ -170,7 +181,7 @@ run_scenario() {  # SCENARIO
   say "    molecule -s $s logs to $log"
   if stage "molecule -s $s: setup (create, prepare, converge, idempotence)" scenario_setup "$s" "$log" \
     && stage "molecule -s $s: verify" molecule_step "$s" verify "$log"; then
-    stage "molecule -s $s: destroy" molecule_step "$s" destroy "$log" || return 1
+    stage "molecule -s $s: destroy" shared molecule_step "$s" destroy "$log" || return 1
     scenario_summary "$s" "$log"
     return 0
   fi

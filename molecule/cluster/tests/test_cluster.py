@@ -139,6 +139,7 @@ def test_app_sees_the_real_client_ip_not_a_spoofed_one(host, lb_port):
     assert info["client_ip"] == gateway  # this machine, as the load balancer saw it
 
 
+@pytest.mark.quiet
 def test_requests_keep_succeeding_with_gunicorn_stopped_on_one_app_host(lb_port):
     """Bound: no failed request. Nginx retries a refused connection on the other
     host (proxy_next_upstream) and, after max_fails, stops trying the dead one."""
@@ -159,6 +160,7 @@ def test_requests_keep_succeeding_with_gunicorn_stopped_on_one_app_host(lb_port)
     assert APPS[0] in seen, "app1 got no traffic again within 30 s"
 
 
+@pytest.mark.quiet
 def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
     """A new release (new code and APP_VERSION 2) goes out host by host while
     4 clients keep requesting through the load balancer."""
@@ -513,6 +515,7 @@ def assert_all_in_rotation(lb_port):
     assert len(seen) == 2, seen
 
 
+@pytest.mark.quiet
 def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request(lb_port, tmp_path):
     """With flask_nginx_canary_hosts=1, app1 takes real traffic on the new release for 8 s, is
     judged on the load balancer's log, and the deploy goes on to app2: no request fails."""
@@ -531,6 +534,7 @@ def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request(
     assert all(lock_of(name) is None for name in APPS)
 
 
+@pytest.mark.quiet
 def test_a_release_failing_real_requests_is_rolled_back_from_the_canary(lb_port, tmp_path):
     """A release that fails 1 request in 10 but answers its health check: the canary sees
     the 5xx in the load balancer's log, and app1 goes back to the release it served before

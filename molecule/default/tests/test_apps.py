@@ -223,6 +223,7 @@ def test_upload_path_takes_a_larger_body_than_elsewhere(host, http):
     assert status == 413
 
 
+@pytest.mark.quiet
 def test_maintenance_on_and_off_under_load(host, http):
     """Clients keep requesting while maintenance is switched on and off: no connection
     error, no 5xx except the intended 503s, and static files stay served."""

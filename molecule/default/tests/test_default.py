@@ -131,6 +131,7 @@ def test_reload_serves_a_new_release_without_restarting_gunicorn(host, http):
         host.run(f"systemctl reload {UNIT}.service; systemctl restart {APP}-worker-jobs@1.service; rm -rf {new}")
 
 
+@pytest.mark.quiet
 @pytest.mark.parametrize("action", ["reload", "restart"])
 def test_gunicorn_reload_and_restart_drop_no_requests(host, action):
     """8 clients for 6 s while Gunicorn is reloaded (SIGHUP) or restarted twice: the

@@ -91,6 +91,7 @@ def test_app_down_shows_a_friendly_page_without_internals(host, http):
     assert "nginx" not in body.lower() and "gunicorn" not in body.lower()
 
 
+@pytest.mark.quiet
 def test_sigkill_of_the_gunicorn_master_is_survived(host, http):
     """SIGKILL to the master: systemd restarts the service (Restart=on-failure)
     while its socket keeps accepting. Bound: the first request after the kill
@@ -107,6 +108,7 @@ def test_sigkill_of_the_gunicorn_master_is_survived(host, http):
     assert after not in ("0", before)
 
 
+@pytest.mark.quiet
 def test_nginx_reload_under_load_drops_no_request(host):
     """8 clients for 6 s; Nginx reloaded 3 times meanwhile. Measured: failed requests == 0."""
     results = start_load(host, 6, "nginx-reload-load")
