@@ -37,6 +37,7 @@ FILE_PHASES = {
     "tasks/history.yml": FILES,
     "tasks/failed.yml": FILES,
     "tasks/app_switch.yml": FILES,
+    "tasks/assets.yml": FILES,
     "tasks/gunicorn.yml": FILES,
     "tasks/workers.yml": FILES,
     "tasks/tls.yml": FILES,

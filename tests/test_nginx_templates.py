@@ -142,7 +142,7 @@ EXPECTATIONS = [
     expect("defaults", UP, "unix-upstream", r"^ *server unix:/run/gunicorn-flaskapp\.sock;$"),
     expect("defaults", UP, "upstream-keepalive", r"^upstream flaskapp_gunicorn \{[^}]*^ *keepalive 32;$"),
     expect("defaults", SITE, "proxy-to-upstream", r"^ *proxy_pass http://flaskapp_gunicorn;$"),
-    expect("defaults", SITE, "static-alias", r"^ *location /static/ \{\n *alias /opt/flaskapp/current/app/static/;$"),
+    expect("defaults", SITE, "static-alias", r"^ *location /static/ \{\n *alias /opt/flaskapp/assets/;$"),
     expect("defaults", SITE, "gzip-on", r"^ *gzip on;$"),
     expect("defaults", SITE, "buffered-log", r"^ *access_log \S+ flask_nginx_flaskapp_json buffer=64k flush=5s;$"),
     expect("defaults", SITE, "listen-80", r"^ *listen 80;$"),
@@ -183,7 +183,9 @@ EXPECTATIONS = [
     expect("tls-modern", "flask-nginx-default-443.conf", "default-modern-protocols", r"^ *ssl_protocols TLSv1\.3;$"),
     expect("tls-modern", SITE, "site-modern-protocols", r"^ *ssl_protocols TLSv1\.3;$"),
     expect("defaults", SITE, "backup-files-any-case", r"^ *location ~\* \(~\|\\\.\(bak\|"),
-    expect("defaults", SITE, "static-no-symlinks", r"^ *disable_symlinks on from=/opt/flaskapp/current/app/static;$"),
+    expect("defaults", SITE, "static-no-symlinks", r"^ *disable_symlinks on from=/opt/flaskapp/assets;$"),
+    expect("defaults", SITE, "static-hashed-for-good",
+           r'^ *location ~ "\^/static/\S*\[0-9a-f\]\{8,\}\S*" \{\n *expires max;\n *\}\n *\}$'),
     expect("defaults", SITE, "next-upstream-timeout", r"^ *proxy_next_upstream_timeout 10s;$"),
     expect("defaults", SITE, "client-header-timeout", r"^ *client_header_timeout 10s;$"),
     expect("defaults", SITE, "client-body-timeout", r"^ *client_body_timeout 30s;$"),
@@ -241,7 +243,7 @@ EXPECTATIONS = [
     expect("live-shop", FRONT, "front-error-pages", r"^ *location \^~ /flask-nginx-errors/ \{\n *internal;"),
     expect("live-shop", MOUNT, "redirect-to-slash", r"^location = /shop \{\n *return 301 /shop/\$is_args\$args;\n\}"),
     expect("live-shop", MOUNT, "app-location", r"^location \^~ /shop/ \{\n(.*\n)*? *access_log \S+ flask_nginx_shop_json;"),
-    expect("live-shop", MOUNT, "static-under-prefix", r"^    location /shop/static/ \{\n *alias \S+/current-live-shop/app/static/;$"),
+    expect("live-shop", MOUNT, "static-under-prefix", r"^    location /shop/static/ \{\n *alias \S+/assets-live-shop/;$"),
     expect("live-shop", MOUNT, "locations-under-prefix", r"^    location /shop/ws/ \{\n(.*\n)*? *proxy_set_header Upgrade"),
     expect("live-shop", MOUNT, "exact-location-under-prefix", r"^    location = /shop/api/stream \{\n(.*\n)*? *proxy_buffering off;"),
     expect("live-shop", MOUNT, "proxied-under-prefix", r"^    location /shop/ \{\n *proxy_pass http://shop_gunicorn;$"),
@@ -303,8 +305,8 @@ def rendered(tmp_path_factory, nginx):
         "flask_nginx_acme_webroot": "{{ '" + str(out) + "/acme-webroot' if inventory_hostname in ['live-login', 'live-allow']"
                                     " else '/var/www/flask-nginx-acme' }}",
         # Static files of the live cases from a directory of this machine.
-        "__flask_nginx_current": "{{ '" + str(out) + "/current-' ~ inventory_hostname if inventory_hostname.startswith('live-')"
-                                 " else flask_nginx_app_root ~ '/current' }}",
+        "__flask_nginx_assets": "{{ '" + str(out) + "/assets-' ~ inventory_hostname if inventory_hostname.startswith('live-')"
+                                " else flask_nginx_app_root ~ '/assets' }}",
     }
     result, _ = plan(out, {"all": {"hosts": hosts}}, facts, plan_entries=entries)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
@@ -667,12 +669,18 @@ def test_each_app_under_its_prefix_gets_its_own_paths_and_the_prefix_from_nginx(
 
 def test_static_files_of_an_app_with_a_prefix_are_served_from_disk_under_it(served, rendered):
     for app in ("shop", "blog"):
-        target = rendered.parent / f"current-live-{app}" / "app" / "static" / "app.css"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"/* {app} */")
+        for name in ("app.css", "css/app.3f9a2c1d.css"):
+            target = rendered.parent / f"assets-live-{app}" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f"/* {app} {name} */")
     served("live-shop", 18086, includes=shared_includes(rendered))
     for app in ("shop", "blog"):
         status, headers, body = fetch(18086, f"/{app}/static/app.css", host="shared.test")
-        assert (status, body) == (200, f"/* {app} */"), (status, body)
-        assert "cache-control" in headers or "expires" in headers, headers
+        assert (status, body) == (200, f"/* {app} app.css */"), (status, body)
+        assert headers["cache-control"] == "max-age=604800", headers  # flask_nginx_static_expires
+        # A content hash in the name: cached for good, from the same directory.
+        status, headers, body = fetch(18086, f"/{app}/static/css/app.3f9a2c1d.css", host="shared.test")
+        assert (status, body) == (200, f"/* {app} css/app.3f9a2c1d.css */"), (status, body)
+        assert headers["cache-control"] == "max-age=315360000", headers
     assert fetch(18086, "/shop/static/missing.css", host="shared.test")[0] == 404
+    assert fetch(18086, "/shop/static/missing.3f9a2c1d.css", host="shared.test")[0] == 404

@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import http.client
 from concurrent.futures import ThreadPoolExecutor
@@ -160,13 +161,51 @@ def test_requests_keep_succeeding_with_gunicorn_stopped_on_one_app_host(lb_port)
     assert APPS[0] in seen, "app1 got no traffic again within 30 s"
 
 
+# The canary and the automatic rollback (playbooks/deploy.yml, tasks/batch.yml): app1 is
+# the first batch, and serves real traffic for 8 s before it is judged.
+CANARY = ("-e", "flask_nginx_canary_hosts=1", "-e", "flask_nginx_canary_seconds=8")
+# Static files: one that only the converged release has (the v2 release drops it), and
+# one that only v2 has, with a content hash in its name.
+OLD_ONLY, NEW_ONLY = "/static/app.js", "/static/v2.3f9a2c1d.js"
+
+
+class AssetWatch:
+    """with AssetWatch(port, load) as assets: ...; then assets.polls: (time, status of
+    OLD_ONLY, status of NEW_ONLY, whether the load had met the new release by then),
+    every 0.2 s through the load balancer."""
+
+    def __init__(self, port, load):
+        self.port, self.load, self.polls = port, load, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        while not self.stop.is_set():
+            met = "2" in self.load.versions
+            try:
+                self.polls.append((time.time(), get(self.port, OLD_ONLY)[0], get(self.port, NEW_ONLY)[0], met))
+            except OSError as exc:
+                self.polls.append((time.time(), repr(exc), repr(exc), met))
+            self.stop.wait(0.2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
 @pytest.mark.quiet
 def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
-    """A new release (new code and APP_VERSION 2) goes out host by host while
-    4 clients keep requesting through the load balancer."""
+    """A new release (new code and APP_VERSION 2) goes out host by host, app1 first as a
+    canary, while 4 clients keep requesting through the load balancer."""
     source = tmp_path / "app_v2"
     shutil.copytree(project_file("molecule", "test_app"), source)
     (source / "RELEASE").write_text("v2\n")
+    (source / OLD_ONLY.lstrip("/")).unlink()
+    (source / NEW_ONLY.lstrip("/")).write_text("// only in v2\n")
     extra = json.dumps({"flask_nginx_app_src": str(source),
                         "flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}})
     before = json.loads(get(lb_port)[1])["version"]
@@ -176,10 +215,10 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
     # keeps the CPU it needs. A second deploy, started once the first holds the deploy
     # lock, must stop at once, naming the first.
     with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02) as load, \
-            ThreadPoolExecutor(max_workers=1) as pool, DrainWatch() as drains:
+            ThreadPoolExecutor(max_workers=1) as pool, DrainWatch() as drains, AssetWatch(lb_port, load) as assets:
         time.sleep(2)
         started = time.time()
-        first = pool.submit(run_playbook, deploy, "-e", extra)
+        first = pool.submit(run_playbook, deploy, "-e", extra, *CANARY)
         holders = wait_for_lock(APPS, first)
         second_started = time.time()
         second = run_playbook(deploy, "-e", extra)
@@ -188,6 +227,7 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
         took = time.time() - started
         time.sleep(2)
     SEEN["deploy"], SEEN["second deploy"], SEEN["drains"] = result, second, drains.windows()
+    SEEN["deploy load"], SEEN["assets"] = load, assets.polls
     assert result.returncode == 0, output(result)
     print(f"rolling deploy: {took:.1f} s, {load.ok} requests ok, {load.failed} failed, "
           f"{load.reconnects} resent after an idle connection closed; the second deploy stopped "
@@ -483,9 +523,8 @@ def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_ho
         app1.run_expect([0], "systemctl start gunicorn-shop.socket gunicorn-shop.service")
 
 
-# The canary and the automatic rollback (playbooks/deploy.yml, tasks/batch.yml). They run
-# last: the status test above counts the history the earlier tests left.
-CANARY = ("-e", "flask_nginx_canary_hosts=1", "-e", "flask_nginx_canary_seconds=8")
+# The failed canary and the automatic rollbacks run last: the status test above counts
+# the history the earlier tests left.
 # The settings the rolling deploy above left; the releases below change code alone.
 SETTINGS = {"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}}
 
@@ -515,14 +554,10 @@ def assert_all_in_rotation(lb_port):
     assert len(seen) == 2, seen
 
 
-@pytest.mark.quiet
-def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request(lb_port, tmp_path):
-    """With flask_nginx_canary_hosts=1, app1 takes real traffic on the new release for 8 s, is
-    judged on the load balancer's log, and the deploy goes on to app2: no request fails."""
-    deploy = project_file("playbooks", "deploy.yml")
-    with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02) as load:
-        result = run_playbook(deploy, "-e", release(tmp_path, "3"), *CANARY)
-    SEEN["good canary"] = result
+def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request():
+    """The rolling deploy above: app1 took real traffic on the new release for 8 s, was
+    judged on the load balancer's log, and the deploy went on to app2; no request failed."""
+    result, load = SEEN["deploy"], SEEN["deploy load"]
     text = " ".join(output(result, tail=None).split())
     assert result.returncode == 0, output(result)
     judged = re.search(r"canary flask-nginx-cluster-app1: (\d+) requests, (\d+) answered 5xx \(ratio ([0-9.]+), "
@@ -530,15 +565,44 @@ def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request(
     assert judged, output(result)
     assert int(judged.group(1)) >= 20 and int(judged.group(2)) == 0, judged.group(0)
     assert load.failed == 0, f"{load.failed} failed requests: {load.errors[:5]}"
-    assert served_versions() == {APPS[0]: "3", APPS[1]: "3"}
-    assert all(lock_of(name) is None for name in APPS)
+    assert served_versions() == {APPS[0]: "2", APPS[1]: "2"}
+
+
+def test_static_files_of_the_old_and_the_new_release_answer_during_and_after_the_rolling_deploy(lb_port):
+    """From the moment a client met the new release (a page of it asks for its own files)
+    to the end, a file only the old release has and one only the new release has both
+    answer 200 on the load balancer; and they still do after the deploy."""
+    polls = SEEN["assets"]
+    old_statuses = {old for _, old, _, _ in polls}
+    assert old_statuses == {200}, old_statuses
+    after_met = [(stamp, new) for stamp, _, new, met in polls if met]
+    assert len(after_met) > 10, f"the new release was met only in the last {len(after_met)} polls"
+    assert {new for _, new in after_met} == {200}, [poll for poll in after_met if poll[1] != 200][:5]
+    assert get(lb_port, OLD_ONLY)[0] == 200 and get(lb_port, NEW_ONLY)[0] == 200
+
+
+def test_a_hashed_static_file_is_cached_for_good_and_others_for_the_set_lifetime(lb_port):
+    """A name with a content hash never changes: Expires and max-age as far as Nginx goes;
+    other static files get flask_nginx_static_expires (7 days)."""
+    conn = http.client.HTTPConnection("127.0.0.1", lb_port, timeout=10)
+    try:
+        lifetimes = {}
+        for path in (NEW_ONLY, "/static/style.css"):
+            conn.request("GET", path, headers={"Host": "shop.test"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, path
+            lifetimes[path] = response.getheader("Cache-Control")
+    finally:
+        conn.close()
+    assert lifetimes == {NEW_ONLY: "max-age=315360000", "/static/style.css": "max-age=604800"}, lifetimes
 
 
 @pytest.mark.quiet
 def test_a_release_failing_real_requests_is_rolled_back_from_the_canary(lb_port, tmp_path):
     """A release that fails 1 request in 10 but answers its health check: the canary sees
     the 5xx in the load balancer's log, and app1 goes back to the release it served before
-    (v3) and back into rotation; app2 is never touched; the deploy fails, naming the ratio."""
+    (v2) and back into rotation; app2 is never touched; the deploy fails, naming the ratio."""
     deploy = project_file("playbooks", "deploy.yml")
     with Load(lb_port, clients=4, seconds=300, keepalive=True, pause=0.02):
         result = run_playbook(deploy, "-e", release(tmp_path, "4", FAIL_EVERY="10\n"), *CANARY)
@@ -552,21 +616,21 @@ def test_a_release_failing_real_requests_is_rolled_back_from_the_canary(lb_port,
     assert 0.05 <= float(judged.group(3)) <= 0.2, judged.group(0)
     assert re.search(rf"{APPS[0]} was rolled back to release [0-9a-f]{{12}} and is back in rotation; the deploy stops "
                      r"here .* The reason: Fail the canary: canary", text), output(result)
-    assert served_versions() == {APPS[0]: "3", APPS[1]: "3"}
+    assert served_versions() == {APPS[0]: "2", APPS[1]: "2"}
     assert_all_in_rotation(lb_port)
     assert all(lock_of(name) is None for name in APPS)
 
 
 def test_a_release_failing_its_health_check_is_rolled_back(lb_port, tmp_path):
     """A release whose health path answers 500 switches on app1, fails the health check,
-    and goes back to v3, back into rotation; the deploy fails naming app1; app2 stays."""
+    and goes back to v2, back into rotation; the deploy fails naming app1; app2 stays."""
     result = run_playbook(project_file("playbooks", "deploy.yml"), "-e", release(tmp_path, "5", UNHEALTHY="yes\n"))
     SEEN["unhealthy"] = result
     text = " ".join(output(result, tail=None).split())
     assert result.returncode != 0, output(result)
     assert re.search(rf"{APPS[0]} was rolled back to release [0-9a-f]{{12}} and is back in rotation; the deploy stops "
                      r"here .* The reason: Check that the app answers", text), output(result)
-    assert served_versions() == {APPS[0]: "3", APPS[1]: "3"}
+    assert served_versions() == {APPS[0]: "2", APPS[1]: "2"}
     assert_all_in_rotation(lb_port)
     assert all(lock_of(name) is None for name in APPS)
 

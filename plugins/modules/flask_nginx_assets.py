@@ -1,0 +1,1 @@
+../../roles/flask_nginx/library/flask_nginx_assets.py
