@@ -38,6 +38,7 @@ FILE_PHASES = {
     "tasks/failed.yml": FILES,
     "tasks/app_switch.yml": FILES,
     "tasks/assets.yml": FILES,
+    "tasks/settings_back.yml": None,
     "tasks/gunicorn.yml": FILES,
     "tasks/workers.yml": FILES,
     "tasks/tls.yml": FILES,
@@ -72,7 +73,8 @@ TASK_PHASES = {
     "Identify the release of a git app by its commit (a load balancer asks an app host)": CHECKS,
     "Check that a load balancer knows the release of a git app": CHECKS,
     # app_startcheck.yml
-    "Ensure the app's environment file holds its settings and secrets": FILES,
+    "Write the new settings and secrets beside the live ones, until the switch": FILES,
+    "Remove the new settings when the release does not load with them": FILES,
     # app_switch.yml
     "Reload Gunicorn gracefully when it serves another release than current": SERVICES,
     # gunicorn.yml

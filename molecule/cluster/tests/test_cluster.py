@@ -529,14 +529,19 @@ def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_ho
 SETTINGS = {"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "2"}}
 
 
-def release(tmp_path, version, **files):
-    """A copy of the test app whose /api/info says VERSION, with FILES (name: text) beside it."""
+def release(tmp_path, version, in_settings=False, **files):
+    """A copy of the test app whose /api/info says VERSION, with FILES (name: text) beside it.
+    The version is in a VERSION file of the code, or IN_SETTINGS (APP_VERSION: new settings)."""
     source = tmp_path / f"app_{version}"
     shutil.copytree(project_file("molecule", "test_app"), source)
-    (source / "VERSION").write_text(f"{version}\n")
+    settings = SETTINGS
+    if in_settings:
+        settings = {"flask_nginx_app_env": {**SETTINGS["flask_nginx_app_env"], "APP_VERSION": version}}
+    else:
+        (source / "VERSION").write_text(f"{version}\n")
     for name, text in files.items():
         (source / name).write_text(text)
-    return json.dumps({**SETTINGS, "flask_nginx_app_src": str(source)})
+    return json.dumps({**settings, "flask_nginx_app_src": str(source)})
 
 
 def served_versions():
@@ -621,10 +626,12 @@ def test_a_release_failing_real_requests_is_rolled_back_from_the_canary(lb_port,
     assert all(lock_of(name) is None for name in APPS)
 
 
-def test_a_release_failing_its_health_check_is_rolled_back(lb_port, tmp_path):
-    """A release whose health path answers 500 switches on app1, fails the health check,
-    and goes back to v2, back into rotation; the deploy fails naming app1; app2 stays."""
-    result = run_playbook(project_file("playbooks", "deploy.yml"), "-e", release(tmp_path, "5", UNHEALTHY="yes\n"))
+def test_a_release_failing_its_health_check_is_rolled_back_with_its_settings(lb_port, tmp_path):
+    """A release with new settings (APP_VERSION 5) whose health path answers 500 switches on
+    app1, fails the health check, and goes back to v2 and v2's settings (it says 2 again),
+    back into rotation; the deploy fails naming app1; app2 stays."""
+    result = run_playbook(project_file("playbooks", "deploy.yml"), "-e",
+                          release(tmp_path, "5", in_settings=True, UNHEALTHY="yes\n"))
     SEEN["unhealthy"] = result
     text = " ".join(output(result, tail=None).split())
     assert result.returncode != 0, output(result)

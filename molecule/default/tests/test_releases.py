@@ -15,6 +15,8 @@ import pytest
 from conftest import APP, UNIT, Http, release_of, wait_for
 from flask_nginx_testing import output, project_file, run_playbook, scenario_file
 
+# The shop's settings in shop.yml (a dict given with -e replaces them whole).
+SHOP_ENV = {"APP_NAME": "shop", "APP_VERSION": "1", "SECRET_KEY": "s3cr3t-Molecule-Value"}
 # Each test here runs whole plays; once, on Debian 12, is enough to prove the behaviour.
 testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
 
@@ -57,20 +59,33 @@ def job_done_by(http, payload):
 
 @pytest.fixture(scope="module")
 def release_story(host, tmp_path_factory, app_source):
-    """v1 is live; v2 is deployed, deployed again, rolled back, and the configured
-    source (v1) converged again. What each step showed, by step."""
+    """v1 is live; v2 (new code, and new settings: APP_VERSION 2 instead of 1, which
+    the app shows) is deployed, deployed again, given settings that do not load,
+    rolled back, and the configured source (v1) converged again. What each step
+    showed, by step."""
     http, limit = Http(host), ("--limit", host.backend.get_hostname())
+    env = f"/etc/flask-nginx/{APP}/app.env"
     seen = {"v1": current_release(host), "job before": job_done_by(http, "first")}
-    v2 = variant(tmp_path_factory.mktemp("story"), app_source, "v2", lambda src: (src / "VERSION").write_text("2\n"))
+    v2 = variant(tmp_path_factory.mktemp("story"), app_source, "v2", lambda src: (src / "CHANGES").write_text("2\n"))
+    v2_vars = {"flask_nginx_app_src": v2, "flask_nginx_app_env": {**SHOP_ENV, "APP_VERSION": "2"}}
 
-    deploy = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+    deploy = converge_shop("-e", json.dumps(v2_vars), *limit)
     seen["deploy"] = {"result": deploy, "current": current_release(host), "served": served_release(host)}
     if deploy.returncode == 0:
         release = os.path.basename(seen["deploy"]["current"])
         seen["deploy"].update(marker=host.file(f"/var/lib/flask-nginx/{APP}/pre-switch/{release}").exists,
                               saw=host.file(f"/var/lib/{APP}/pre-switch-saw-current").content_string.strip(),
                               version=http.served_version("2"), job=job_done_by(http, "second"))
-    seen["again"] = converge_shop("-e", json.dumps({"flask_nginx_app_src": v2}), *limit)
+    seen["again"] = converge_shop("-e", json.dumps(v2_vars), *limit)
+
+    # Settings alone, and they do not load (PROXY_COUNT is read as a number): checked before
+    # they go live, like a release; the live settings and Gunicorn stay as they were.
+    env_before = host.file(env).sha256sum
+    bad = converge_shop("-e", json.dumps({**v2_vars, "flask_nginx_app_env": {**v2_vars["flask_nginx_app_env"],
+                                                                             "PROXY_COUNT": "not-a-number"}}), *limit)
+    seen["bad settings"] = {"result": bad, "env kept": host.file(env).sha256sum == env_before,
+                            "left beside": host.file(env + ".next").exists, "version": http.json("/api/info")["version"],
+                            "current": current_release(host)}
 
     rollback = run_playbook(project_file("playbooks", "rollback.yml"), "-e", json.dumps({
         "flask_nginx_app_name": APP, "flask_nginx_server_names": ["shop.test"],
@@ -86,6 +101,8 @@ def release_story(host, tmp_path_factory, app_source):
 
 
 def test_deploy_v2_then_roll_back_to_v1(release_story):
+    """v2's code and settings go live together, and the rollback brings v1's code back with
+    v1's settings: the app (and its worker) sees APP_VERSION 2, then 1 again."""
     v1, deploy, rollback, back = (release_story[k] for k in ("v1", "deploy", "rollback", "back"))
     assert deploy["result"].returncode == 0, output(deploy["result"])
     assert deploy["current"] != v1
@@ -101,6 +118,21 @@ def test_deploy_v2_then_roll_back_to_v1(release_story):
 
     assert back["result"].returncode == 0, output(back["result"])
     assert back["current"] == v1
+
+
+def test_new_settings_that_do_not_load_never_go_live(release_story):
+    """A change of settings alone passes the start-up check before it goes live: settings the
+    app cannot load fail the run with the app's error, the live settings file is untouched,
+    no copy of them stays beside it, and v2 keeps serving with its settings."""
+    bad = release_story["bad settings"]
+    assert bad["result"].returncode != 0, output(bad["result"])
+    text = " ".join(output(bad["result"], tail=None).split())
+    assert re.search(r"does not load \(\S+, with the new settings\); it gets no traffic and the current release keeps "
+                     r"serving with the settings it has", text), output(bad["result"])
+    assert "not-a-number" in text  # the app's own error
+    assert SHOP_ENV["SECRET_KEY"] not in text
+    assert bad["env kept"] and not bad["left beside"]
+    assert bad["version"] == "2" and bad["current"] == release_story["deploy"]["current"]
 
 
 def test_pre_switch_commands_run_once_per_release(release_story):
