@@ -39,6 +39,7 @@ FILE_PHASES = {
     "tasks/app_switch.yml": FILES,
     "tasks/assets.yml": FILES,
     "tasks/settings_back.yml": None,
+    "tasks/lock_release_rollout.yml": FILES,
     "tasks/gunicorn.yml": FILES,
     "tasks/workers.yml": FILES,
     "tasks/tls.yml": FILES,

@@ -25,6 +25,7 @@ The functions below take plain dicts and lists, so the fast tests call them dire
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 import json
 import os
@@ -135,8 +136,13 @@ class Values(dict):
 
 def coerce(values, options):
     """The role's VALUES with every option typed by its spec OPTIONS, once; each grouped
-    option complete (its defaults under the keys set)."""
+    option complete (its defaults under the keys set); an option of another entry point
+    that the play does not set (flask_nginx_canary_seconds outside deploy.yml) at its
+    spec's default, so that the rules read every option by name, with one default."""
     out = {name: (_coerce_one(value, options[name]) if name in options else value) for name, value in values.items()}
+    for name, option in options.items():
+        if name not in out and "default" in option:
+            out[name] = copy.deepcopy(option["default"])
     for name, keys in groups(options).items():
         if name in out:
             out[name] = _coerce_suboptions(merged(out[name], keys), keys)
@@ -626,22 +632,21 @@ RULES = [
          "empty (no statsd) or HOST:PORT of a statsd server, e.g. 127.0.0.1:8125"),
     # playbooks/deploy.yml: the canary and the automatic rollback.
     Rule("flask_nginx_canary_hosts, flask_nginx_canary_seconds, flask_nginx_canary_min_requests, flask_nginx_canary_max_p99_ms",
-         lambda v, c: all(type(v.get(n, 0)) is int and v.get(n, 0) >= 0 for n in _CANARY_COUNTS)
-         and v.get("flask_nginx_canary_seconds", 60) >= 1,
+         lambda v, c: all(type(v[n]) is int and v[n] >= 0 for n in _CANARY_COUNTS)
+         and v["flask_nginx_canary_seconds"] >= 1,
          "whole numbers, 0 or more (canary_hosts 0 = no canary; canary_seconds at least 1; canary_max_p99_ms 0 = "
-         "not checked)", value=lambda v, c: [v.get(n) for n in _CANARY_COUNTS]),
+         "not checked)", value=lambda v, c: [v[n] for n in _CANARY_COUNTS]),
     Rule("flask_nginx_canary_max_error_ratio",
-         lambda v, c: isinstance(v.get("flask_nginx_canary_max_error_ratio", 0.01), (int, float))
-         and not isinstance(v.get("flask_nginx_canary_max_error_ratio", 0.01), bool)
-         and 0 <= v.get("flask_nginx_canary_max_error_ratio", 0.01) < 1,
-         "a share of the canary's requests, from 0 (no 5xx allowed) to below 1, e.g. 0.01",
-         value=lambda v, c: v.get("flask_nginx_canary_max_error_ratio")),
+         lambda v, c: isinstance(v["flask_nginx_canary_max_error_ratio"], (int, float))
+         and not isinstance(v["flask_nginx_canary_max_error_ratio"], bool)
+         and 0 <= v["flask_nginx_canary_max_error_ratio"] < 1,
+         "a share of the canary's requests, from 0 (no 5xx allowed) to below 1, e.g. 0.01"),
     Rule("flask_nginx_canary_hosts",
-         lambda v, c: not v.get("flask_nginx_canary_hosts") or v["flask_nginx_logs.format"] == "json",
+         lambda v, c: not v["flask_nginx_canary_hosts"] or v["flask_nginx_logs.format"] == "json",
          "0 (no canary) while flask_nginx_logs.format is combined: the canary is judged on the load balancers' "
          "JSON access log (its upstream and status of every request)"),
     # playbooks/rollback.yml: a release id is a directory name under releases/.
-    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v.get("flask_nginx_rollback_to", "")),
+    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v["flask_nginx_rollback_to"]),
          "empty (the newest release that was live before the current one) or a release id, 12 lower-case hex digits "
          "(ls APP_ROOT/releases)"),
     # On the controller: the app's directory holds the WSGI module (a git app is checked out later).
@@ -976,7 +981,7 @@ def listen(v, c, host, tls_plan, options):
     flask_nginx_gunicorn.bind if set; on a host that also runs Nginx a unix socket ('');
     else flask_nginx_app_address (or the default IPv4 address) and flask_nginx_gunicorn.port.
     Another host's own settings win over ours."""
-    me, upstream = host["name"], {}
+    me, upstream, tcp = host["name"], {}, {}
     bind_here = ""
     for name in unique([me] + (host["app_hosts"] if host["runs_lb"] else [])):
         hostvars = c["hostvars"].get(name, {})
@@ -1006,6 +1011,8 @@ def listen(v, c, host, tls_plan, options):
         elif bind:
             upstream[name] = (f"{bind} max_fails={v['flask_nginx_upstream.max_fails']}"
                               f" fail_timeout={v['flask_nginx_upstream.fail_timeout']}")
+            if not bind.startswith("unix:"):
+                tcp[name] = bind
     lbs = host["lb_hosts"]
     ipv4 = c.get("ipv4", {})
     ssh_port = jinja_int(v["flask_nginx_firewall.ssh_port"])
@@ -1018,8 +1025,7 @@ def listen(v, c, host, tls_plan, options):
         if host["runs_lb"] else [],
         # On a load balancer: {app host: ADDRESS:PORT}, as its access log's upstream_addr names
         # it (the canary's requests are told apart by it).
-        "upstream_addrs": {h: line.split()[0] for h, line in upstream.items()
-                           if line and h in host["app_hosts"] and not line.startswith("unix:")} if host["runs_lb"] else {},
+        "upstream_addrs": {h: bind for h, bind in tcp.items() if h in host["app_hosts"]} if host["runs_lb"] else {},
         # Gunicorn on TCP trusts X-Forwarded-* only from these: every IPv4 address of every
         # load balancer (a second interface works too).
         "trusted_lbs": unique(["127.0.0.1"] + ((_all_ipv4(c, lbs) + [ipv4[h] for h in lbs if h in ipv4]) if bind_here else [])),
