@@ -1,8 +1,10 @@
 """The quiet lock of the suite (molecule/shared/machine_share.py, scripts/test.sh's
 shared): a quiet test waits for every shared holder, and while it waits or runs
-no shared holder starts, in Python and in the shell alike."""
+no shared holder starts, in Python and in the shell alike; inside one process the
+machine is taken once."""
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -10,52 +12,83 @@ import pytest
 
 import machine_share
 
+SHARE = os.path.dirname(machine_share.__file__)
+HOLDER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import machine_share
+with machine_share.machine(sys.argv[2] == "quiet"):
+    print("got", flush=True)
+    sys.stdin.readline()
+"""
+
 
 @pytest.fixture
-def lock(tmp_path, monkeypatch):
-    path = str(tmp_path / "quiet.lock")
-    monkeypatch.setattr(machine_share, "LOCK", path)
-    return path
+def lock(tmp_path):
+    return str(tmp_path / "quiet.lock")
 
 
-def in_thread(quiet):
-    """machine(quiet) taken in a thread; returns (got, release): got is set once it
-    holds the machine, and release lets it go."""
-    got, release = threading.Event(), threading.Event()
+class Holder:
+    """A process that takes the machine (quiet or shared) and holds it until released."""
 
-    def hold():
-        with machine_share.machine(quiet):
-            got.set()
-            release.wait(10)
-    threading.Thread(target=hold, daemon=True).start()
-    return got, release
+    def __init__(self, lock, kind):
+        self.process = subprocess.Popen([sys.executable, "-c", HOLDER, SHARE, kind], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True,
+                                        env={**os.environ, "FLASK_NGINX_QUIET_LOCK": lock})
+        self.got = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
 
+    def _read(self):
+        if self.process.stdout.readline().strip() == "got":
+            self.got.set()
 
-def test_shared_holders_share_and_a_quiet_test_waits_for_them(lock):  # pylint: disable=unused-argument
-    first, release_first = in_thread(False)
-    second, release_second = in_thread(False)
-    assert first.wait(5) and second.wait(5), "two shared holders hold the lock at once"
-    quiet, release_quiet = in_thread(True)
-    assert not quiet.wait(0.5), "the quiet test ran beside shared holders"
-    release_first.set()
-    assert not quiet.wait(0.3), "the quiet test ran beside a shared holder"
-    release_second.set()
-    assert quiet.wait(5), "the quiet test never got the machine"
-    release_quiet.set()
+    def release(self):
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        assert self.process.wait(10) == 0
 
 
-def test_nothing_starts_while_a_quiet_test_waits_or_runs(lock):  # pylint: disable=unused-argument
-    shared, release_shared = in_thread(False)
-    assert shared.wait(5)
-    quiet, release_quiet = in_thread(True)
-    time.sleep(0.3)  # the quiet test now holds the turnstile and waits
-    late, release_late = in_thread(False)
-    release_shared.set()
-    assert quiet.wait(5), "the quiet test was starved"
-    assert not late.wait(0.5), "a shared holder started while the quiet test ran"
-    release_quiet.set()
-    assert late.wait(5)
-    release_late.set()
+def test_shared_holders_share_and_a_quiet_test_waits_for_them(lock):
+    first, second = Holder(lock, "shared"), Holder(lock, "shared")
+    assert first.got.wait(10) and second.got.wait(10), "two shared holders hold the lock at once"
+    quiet = Holder(lock, "quiet")
+    assert not quiet.got.wait(0.5), "the quiet test ran beside shared holders"
+    first.release()
+    assert not quiet.got.wait(0.3), "the quiet test ran beside a shared holder"
+    second.release()
+    assert quiet.got.wait(10), "the quiet test never got the machine"
+    quiet.release()
+
+
+def test_nothing_starts_while_a_quiet_test_waits_or_runs(lock):
+    shared = Holder(lock, "shared")
+    assert shared.got.wait(10)
+    quiet = Holder(lock, "quiet")
+    time.sleep(0.5)  # the quiet test now holds the turnstile and waits
+    late = Holder(lock, "shared")
+    shared.release()
+    assert quiet.got.wait(10), "the quiet test was starved"
+    assert not late.got.wait(0.5), "a shared holder started while the quiet test ran"
+    quiet.release()
+    assert late.got.wait(10)
+    late.release()
+
+
+def test_a_process_that_holds_the_machine_does_not_take_it_again(lock, monkeypatch):
+    """A quiet test's own playbook runs (in its thread or another one) share its hold."""
+    monkeypatch.setattr(machine_share, "LOCK", lock)
+    with machine_share.machine(True):
+        done = threading.Event()
+
+        def nested():
+            with machine_share.shared():
+                done.set()
+        threading.Thread(target=nested, daemon=True).start()
+        assert done.wait(5), "a playbook run of the quiet test waited for the quiet test"
+        other = Holder(lock, "shared")
+        assert not other.got.wait(0.5), "another process shared the machine with a quiet test"
+    assert other.got.wait(10), "the machine was not given back"
+    other.release()
 
 
 def test_the_shell_side_holds_the_same_lock_and_its_command_does_not_inherit_it(lock, tmp_path):
@@ -76,13 +109,13 @@ def test_the_shell_side_holds_the_same_lock_and_its_command_does_not_inherit_it(
         while not leftover.exists() and time.time() < deadline:
             time.sleep(0.05)
         assert leftover.exists() and shell.poll() is None, "the shell's command did not start"
-        quiet, release_quiet = in_thread(True)
-        assert not quiet.wait(0.5), "the quiet test ran beside the shell's command"
+        quiet = Holder(lock, "quiet")
+        assert not quiet.got.wait(0.5), "the quiet test ran beside the shell's command"
         with open(fifo, "w", encoding="utf-8") as go:
             go.write("done\n")
         assert shell.wait(10) == 0
-        assert quiet.wait(5), "a process left behind by the command still holds the lock"
-        release_quiet.set()
+        assert quiet.got.wait(10), "a process left behind by the command still holds the lock"
+        quiet.release()
     finally:
         shell.kill()
         if leftover.exists():

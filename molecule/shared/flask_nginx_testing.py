@@ -9,7 +9,8 @@ the fixture below (which makes pytest use it); test modules import the helpers.
   after converge and idempotence ran on the bare image, so that no missing
   package of the role is hidden; a prepare step would hide it.
 - run_playbook / converge / output: run a playbook from a test against the
-  scenario's hosts, show the end of its output in assertion messages.
+  scenario's hosts (sharing the machine: it waits while another lane's quiet
+  test runs, machine_share.py), show the end of its output in assertion messages.
 - start_load: the load generator (http_load.py) inside a host; tests on the
   controller use http_load.Load directly.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from machine_share import shared
 from playbook_times import timed_run
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +64,7 @@ def install_test_tools(host):
 def tools_on_every_host():
     """Every host of the scenario (the Pebble CA and cluster hosts too) has the test tools."""
     hosts = testinfra.get_hosts(["ansible://all"], ansible_inventory=inventory())
-    with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+    with shared(), ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
         for host, said in zip(hosts, pool.map(install_test_tools, hosts)):
             if said:
                 print(f"{host.backend.get_hostname()}: {said}")
@@ -72,12 +74,13 @@ def run_playbook(playbook, *args, env=None, inventory_file=None):
     """ansible-playbook PLAYBOOK ARGS... against the scenario's hosts (Molecule's
     inventory, or INVENTORY_FILE), without colours; returns the CompletedProcess,
     whatever its return code. ENV adds to the environment (e.g. ANSIBLE_DISPLAY_OK_HOSTS)."""
-    return timed_run(
-        " ".join(["ansible-playbook", os.path.basename(str(playbook)), *args])[:160],
-        ["ansible-playbook", "-i", str(inventory_file or inventory()), str(playbook), *args],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", **(env or {})},
-    )
+    with shared():  # not beside a quiet test (machine_share.py)
+        return timed_run(
+            " ".join(["ansible-playbook", os.path.basename(str(playbook)), *args])[:160],
+            ["ansible-playbook", "-i", str(inventory_file or inventory()), str(playbook), *args],
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", **(env or {})},
+        )
 
 
 def scenario_file(name):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask_nginx_testing import converge, output, remote
+from machine_share import shared
 
 testinfra_hosts = ["ansible://flask-nginx-tls-app"]
 
@@ -158,13 +159,15 @@ PROFILES = {"intermediate": ({"TLS1_2", "TLS1_3"}, ECDSA_TLS12 | TLS13), "modern
 def testssl():
     """testssl.sh (Debian 13's package) on the Pebble host, scanning the app host over the scenario network."""
     ca = pebble()
-    ca.run_expect([0], "command -v testssl || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-                       "testssl.sh >/dev/null")
+    with shared():  # heavy: not beside a quiet test of another lane
+        ca.run_expect([0], "command -v testssl || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                           "--no-install-recommends testssl.sh >/dev/null")
 
     def scan():
         ca.run("rm -f /root/testssl.json")
-        result = ca.run("testssl --quiet --warnings off --color 0 --ip one --jsonfile /root/testssl.json "
-                        "-p -E -S -P -U shop.test:443")
+        with shared():
+            result = ca.run("testssl --quiet --warnings off --color 0 --ip one --jsonfile /root/testssl.json "
+                            "-p -E -S -P -U shop.test:443")
         findings = json.loads(ca.check_output("cat /root/testssl.json"))
         assert findings, result.stdout[-3000:] + result.stderr[-2000:]
         return findings
