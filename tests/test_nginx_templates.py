@@ -541,7 +541,7 @@ def served(nginx, rendered, tmp_path, echo):
 
     def serve(case, port, includes=None, static=None):
         for name, text in (static or {}).items():
-            target = rendered.parent / f"current-{case}" / "app" / "static" / name
+            target = rendered.parent / f"assets-{case}" / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
         here = tmp_path / f"nginx-{len(started)}"

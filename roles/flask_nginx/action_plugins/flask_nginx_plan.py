@@ -632,21 +632,22 @@ RULES = [
          "empty (no statsd) or HOST:PORT of a statsd server, e.g. 127.0.0.1:8125"),
     # playbooks/deploy.yml: the canary and the automatic rollback.
     Rule("flask_nginx_canary_hosts, flask_nginx_canary_seconds, flask_nginx_canary_min_requests, flask_nginx_canary_max_p99_ms",
-         lambda v, c: all(type(v[n]) is int and v[n] >= 0 for n in _CANARY_COUNTS)
-         and v["flask_nginx_canary_seconds"] >= 1,
+         lambda v, c: all(type(v.get(n, 0)) is int and v.get(n, 0) >= 0 for n in _CANARY_COUNTS)
+         and v.get("flask_nginx_canary_seconds", 60) >= 1,
          "whole numbers, 0 or more (canary_hosts 0 = no canary; canary_seconds at least 1; canary_max_p99_ms 0 = "
-         "not checked)", value=lambda v, c: [v[n] for n in _CANARY_COUNTS]),
+         "not checked)", value=lambda v, c: [v.get(n) for n in _CANARY_COUNTS]),
     Rule("flask_nginx_canary_max_error_ratio",
-         lambda v, c: isinstance(v["flask_nginx_canary_max_error_ratio"], (int, float))
-         and not isinstance(v["flask_nginx_canary_max_error_ratio"], bool)
-         and 0 <= v["flask_nginx_canary_max_error_ratio"] < 1,
-         "a share of the canary's requests, from 0 (no 5xx allowed) to below 1, e.g. 0.01"),
+         lambda v, c: isinstance(v.get("flask_nginx_canary_max_error_ratio", 0.01), (int, float))
+         and not isinstance(v.get("flask_nginx_canary_max_error_ratio", 0.01), bool)
+         and 0 <= v.get("flask_nginx_canary_max_error_ratio", 0.01) < 1,
+         "a share of the canary's requests, from 0 (no 5xx allowed) to below 1, e.g. 0.01",
+         value=lambda v, c: v.get("flask_nginx_canary_max_error_ratio")),
     Rule("flask_nginx_canary_hosts",
-         lambda v, c: not v["flask_nginx_canary_hosts"] or v["flask_nginx_logs.format"] == "json",
+         lambda v, c: not v.get("flask_nginx_canary_hosts") or v["flask_nginx_logs.format"] == "json",
          "0 (no canary) while flask_nginx_logs.format is combined: the canary is judged on the load balancers' "
          "JSON access log (its upstream and status of every request)"),
     # playbooks/rollback.yml: a release id is a directory name under releases/.
-    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v["flask_nginx_rollback_to"]),
+    Rule("flask_nginx_rollback_to", lambda v, c: _match(c["p"]["release_id"], v.get("flask_nginx_rollback_to", "")),
          "empty (the newest release that was live before the current one) or a release id, 12 lower-case hex digits "
          "(ls APP_ROOT/releases)"),
     # On the controller: the app's directory holds the WSGI module (a git app is checked out later).
