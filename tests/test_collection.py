@@ -19,8 +19,9 @@ FQCN = "flask_nginx.flask_nginx.flask_nginx"
 # Development files that must stay out of the tarball (galaxy.yml build_ignore).
 DEV_PATHS = (".venv", ".cache", ".ansible", ".config", ".ci", ".git", ".gitignore", ".pytest_cache",
              ".ansible-lint", ".yamllint", "molecule", "tests", "bench", "images", "scripts",
-             "inventories", "ansible.cfg", "Makefile", "requirements-dev.txt")
+             "inventories", "ansible.cfg", "Makefile", "requirements-dev.txt", "dist")
 SHIPPED = ("MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml",
+           "meta/execution-environment.yml", "requirements.txt", "bindep.txt",
            "playbooks/site.yml", "playbooks/deploy.yml", "playbooks/rollback.yml",
            "roles/flask_nginx/tasks/main.yml", "roles/flask_nginx/tasks/validate.yml",
            "roles/flask_nginx/meta/main.yml", "roles/flask_nginx/meta/argument_specs.yml",
@@ -189,3 +190,36 @@ def test_ansible_doc_shows_the_role_in_the_repository_layout():
     assert result.returncode == 0, output(result)
     assert re.search(r"ENTRY POINT: \*?main\*?", result.stdout), output(result)
     assert "flask_nginx_app_name" in result.stdout, output(result)
+
+
+def test_the_collection_declares_what_an_execution_environment_needs(collection):
+    """ansible-builder introspect reads the installed collection's meta/execution-environment.yml:
+    its Python requirements (none but ansible-core) and its system packages (ssh) for the EE."""
+    _, collections, _ = collection
+    result = run(["ansible-builder", "introspect", "--sanitize", str(collections)], cwd=collections)
+    assert result.returncode == 0, output(result)
+    found = yaml.safe_load(result.stdout)
+    system = [line for line in found["system"] if "flask_nginx.flask_nginx" in line]
+    assert any(line.startswith("openssh-client [platform:dpkg]") for line in system), output(result)
+    assert any(line.startswith("openssh-clients [platform:rpm]") for line in system), output(result)
+    assert not [line for line in found.get("python") or [] if "flask_nginx.flask_nginx" in line], output(result)
+
+
+def test_ansible_builder_writes_the_build_context_of_the_execution_environment(collection, tmp_path):
+    """ansible-builder create on the repository's execution-environment.yml, with the built
+    collection in dist/: the context holds the collection and a Containerfile that installs it
+    with community.crypto (no image is built: there is no registry to pull a base image from)."""
+    tarball, _, _ = collection
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / tarball.name).write_bytes(tarball.read_bytes())
+    (tmp_path / "execution-environment.yml").write_text((REPO / "execution-environment.yml").read_text())
+    result = run(["ansible-builder", "create", "--file", "execution-environment.yml", "--context", "context",
+                  "--output-filename", "Containerfile"], cwd=tmp_path)
+    assert result.returncode == 0, output(result)
+    context = tmp_path / "context"
+    assert (context / "_build" / "collections" / tarball.name).read_bytes() == tarball.read_bytes()
+    requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
+    assert {c["name"] for c in requirements["collections"]} == {f"/build/{tarball.name}", "community.crypto"}
+    containerfile = (context / "Containerfile").read_text()
+    assert f"COPY _build/collections/{tarball.name} /build/" in containerfile
+    assert "ansible-galaxy collection install" in containerfile and "ansible-core==2.19.14" in containerfile

@@ -1,6 +1,9 @@
 """The plan plugin's functions called directly (roles/flask_nginx/action_plugins/flask_nginx_plan.py):
 typed variables coerced once by their spec, and the plan of made-up fleets, in milliseconds.
 One end-to-end run proves that `-e flask_nginx_maintenance=false` reaches the templates as false."""
+import os
+import shutil
+
 import pytest
 
 from conftest import (SAMPLE_APP, dotted, flat_options, nested, plan, plan_module, role_context, role_options, role_values,
@@ -16,7 +19,7 @@ INTS = sorted(name for name, option in FLAT.items() if option["type"] == "int")
 
 
 def make(host="web", groups=None, hostvars=None, stage="host", **overrides):
-    values = role_values(flask_nginx_app_src=SAMPLE_APP, **overrides)
+    values = role_values(**{"flask_nginx_app_src": SAMPLE_APP, **overrides})
     result, refused = PLAN.make_plan(values, OPTIONS, role_context(values, host, groups, hostvars), stage)
     assert not refused, refused
     return result
@@ -312,6 +315,51 @@ def test_the_package_index_sets_the_environment_of_pip_and_uv(index, pip, uv):
     assert found["ca_file"] == (CA_FILE if index.get("ca_bundle") else "")
 
 
+PACKAGING = [["uv_lock", "uv.lock"], ["requirements", "requirements.txt"], ["project", "pyproject.toml"]]
+
+
+@pytest.mark.parametrize(("files", "overrides", "chosen"), [
+    ({"uv.lock", "pyproject.toml", "requirements.txt"}, {}, "uv_lock"),
+    ({"uv.lock", "requirements.txt"}, {}, "requirements"),  # a lock without its project is not one
+    ({"requirements.txt", "pyproject.toml"}, {}, "requirements"),
+    ({"pyproject.toml"}, {}, "project"),
+    ({"requirements.txt", "pyproject.toml"}, {"flask_nginx_app_requirements_file": ""}, "project"),
+    ({"deps/prod.txt", "pyproject.toml"}, {"flask_nginx_app_requirements_file": "deps/prod.txt"}, "requirements"),
+    (set(), {}, "none"),
+    ({"uv.lock", "pyproject.toml"}, {"flask_nginx_app_install": "project"}, "project"),
+    ({"uv.lock", "pyproject.toml"}, {"flask_nginx_app_install": "none"}, "none"),
+], ids=["lock-first", "lock-alone", "requirements-before-project", "project", "no-requirements-file",
+        "other-requirements-file", "nothing", "project-chosen", "none-chosen"])
+def test_auto_installs_the_first_way_the_app_is_packaged(tmp_path, files, overrides, chosen):
+    """flask_nginx_app_install auto: uv.lock (with pyproject.toml), then the requirements file,
+    then pyproject.toml, else nothing; the plan shows the choice, and uv comes with a lock
+    whatever the installer."""
+    shutil.copy(os.path.join(SAMPLE_APP, "app.py"), tmp_path)
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    found = make(flask_nginx_app_src=str(tmp_path), flask_nginx_python_installer="pip", **overrides)["python"]
+    assert found["app_install"] == chosen
+    assert found["install_uv"] is (chosen == "uv_lock")
+
+
+def test_a_git_app_chooses_after_its_checkout_in_the_same_order():
+    found = make(flask_nginx_app_src="", flask_nginx_app_git_repo="https://git.example/shop.git")["python"]
+    assert found["app_install"] == "auto" and found["app_packaging"] == PACKAGING
+
+
+@pytest.mark.parametrize(("files", "choice"), [
+    ({"pyproject.toml"}, "uv_lock"), ({"uv.lock"}, "uv_lock"), ({"uv.lock", "pyproject.toml"}, "requirements"),
+    (set(), "project")])
+def test_a_way_of_installing_the_local_app_lacks_the_files_for_is_refused(tmp_path, files, choice):
+    shutil.copy(os.path.join(SAMPLE_APP, "app.py"), tmp_path)
+    for name in files:
+        (tmp_path / name).write_text("")
+    values = role_values(flask_nginx_app_src=str(tmp_path), flask_nginx_app_install=choice)
+    _, refused = PLAN.make_plan(values, OPTIONS, role_context(values), "rules")
+    assert len(refused) == 1 and refused[0].startswith(f'flask_nginx_app_install = "{choice}"'), refused
+
+
 def test_uv_and_gunicorn_are_installed_only_where_the_markers_differ():
     """The plan's python section: uv (the default installer) when its marker holds another
     version or none, Gunicorn's packages when theirs differ; nothing on an unchanged host,
@@ -329,7 +377,8 @@ def test_uv_and_gunicorn_are_installed_only_where_the_markers_differ():
 
     fresh = python({"uv_marker": None, "gunicorn_marker": None})
     assert fresh == {"installer": "uv", "gunicorn_packages": packages, "install_uv": True, "install_gunicorn": True,
-                     "pip_env": PIP_ENV, "uv_env": {**UV_ENV, "UV_NATIVE_TLS": "1"}, "ca_file": ""}
+                     "pip_env": PIP_ENV, "uv_env": {**UV_ENV, "UV_NATIVE_TLS": "1"}, "ca_file": "",
+                     "app_install": "requirements", "app_packaging": PACKAGING}
     same = python({"uv_marker": f"{uv}\n", "gunicorn_marker": " ".join(packages) + "\n"})
     assert not same["install_uv"] and not same["install_gunicorn"]
     assert python({"uv_marker": "0.1.0\n", "gunicorn_marker": " ".join(packages)})["install_uv"]

@@ -385,6 +385,42 @@ def _app_address_ok(c, text):
     return text == "" or (address is not None and (address.version == 4) != text.startswith("["))
 
 
+def app_packaging(v):
+    """The files that tell how the app is packaged, in the order flask_nginx_app_install
+    `auto` tries them: [(choice, file the choice needs), ...]. uv_lock needs pyproject.toml too."""
+    requirements = v["flask_nginx_app_requirements_file"]
+    return ([("uv_lock", "uv.lock")] + ([("requirements", requirements)] if requirements else [])
+            + [("project", "pyproject.toml")])
+
+
+def app_install(v, exists=None):
+    """flask_nginx_app_install as decided: the choice made, or for `auto` the first of
+    app_packaging() whose file EXISTS (relative path -> bool; a local app's own files if not
+    given), else `none`. A git app's `auto` stays `auto` here: its files are known after the
+    checkout, where tasks/app_venv.yml makes the same choice."""
+    choice = v["flask_nginx_app_install"]
+    if choice != "auto":
+        return choice
+    if exists is None:
+        if v["flask_nginx_app_git_repo"]:
+            return "auto"
+        src = v["flask_nginx_app_src"]
+        exists = lambda path: os.path.isfile(os.path.join(src, path))  # noqa: E731
+    found = [name for name, path in app_packaging(v) if exists(path)]
+    found = [name for name in found if name != "uv_lock" or exists("pyproject.toml")]
+    return found[0] if found else "none"
+
+
+def _app_install_fits(v):
+    """A local app has the file its chosen way of installing needs."""
+    choice, src = v["flask_nginx_app_install"], v["flask_nginx_app_src"]
+    if choice in ("auto", "none") or v["flask_nginx_app_git_repo"] or not os.path.isdir(src):
+        return choice != "requirements" or v["flask_nginx_app_requirements_file"] != ""
+    needs = {"uv_lock": ["uv.lock", "pyproject.toml"], "project": ["pyproject.toml"],
+             "requirements": [v["flask_nginx_app_requirements_file"]]}[choice]
+    return all(path and os.path.isfile(os.path.join(src, path)) for path in needs)
+
+
 def _wsgi_module_found(v):
     src = v["flask_nginx_app_src"]
     module = v["flask_nginx_wsgi_app"].split(":")[0].replace(".", "/")
@@ -415,6 +451,9 @@ RULES = [
                                                                            v["flask_nginx_app_requirements_file"]),
          "empty (none) or a file inside the app, relative, of letters, digits, '.', '_', '-' and '/', without '..' or "
          "hidden segments (e.g. requirements.txt); pip reads it as root"),
+    Rule("flask_nginx_app_install", lambda v, c: _app_install_fits(v),
+         "auto, or a way whose files the app has: uv_lock (uv.lock and pyproject.toml), requirements "
+         "(flask_nginx_app_requirements_file, not empty), project (pyproject.toml) or none"),
     Rule("flask_nginx_app_writable_dirs",
          lambda v, c: isinstance(v["flask_nginx_app_writable_dirs"], list)
          and all(_writable_dir_ok(v, c, path) for path in v["flask_nginx_app_writable_dirs"]),
@@ -958,10 +997,14 @@ def python(v, c, host):
         uv_env["UV_NATIVE_TLS"] = "1"
     if index["proxy"]:
         pip_env["PIP_PROXY"] = uv_env["HTTPS_PROXY"] = uv_env["HTTP_PROXY"] = index["proxy"]
+    install = app_install(v)
+    # uv.lock is read by uv alone, whatever builds the rest; a git app's lock is found later.
+    needs_uv = installer == "uv" or install in ("uv_lock", "auto")
     return {"installer": installer, "gunicorn_packages": gunicorn, "pip_env": pip_env, "uv_env": uv_env,
+            "app_install": install, "app_packaging": [list(pair) for pair in app_packaging(v)],
             # The index's CA bundle on the host ('' = none): pip, uv and git over https trust it.
             "ca_file": ca_file if index["ca_bundle"] else "",
-            "install_uv": runs_app and installer == "uv"
+            "install_uv": runs_app and needs_uv
             and (files.get("uv_marker") or "").strip() != str(c["__flask_nginx_uv_version"]),
             "install_gunicorn": runs_app and (files.get("gunicorn_marker") or "").strip() != " ".join(gunicorn)}
 
