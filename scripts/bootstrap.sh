@@ -31,6 +31,9 @@ missing=()
 if tools; then
   command -v curl >/dev/null || missing+=(curl)
   command -v openssl >/dev/null || missing+=(openssl)
+  # ssh-keygen: the git-over-ssh test makes its deploy key (molecule/default/tests/test_git.py).
+  command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  command -v git >/dev/null || missing+=(git)
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 fi
 if machine; then command -v debootstrap >/dev/null || missing+=(debootstrap); fi

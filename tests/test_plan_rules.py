@@ -442,3 +442,14 @@ def test_a_group_key_of_the_wrong_type_is_refused_naming_it(name):
     kind = {"bool": "true or false", "int": "a whole number", "float": "a number"}[FLAT[name]["type"]]
     found = " | ".join(refusals(**nested(name, "soon")))
     assert f'{name} = "soon" is refused: {kind} (its type in meta/argument_specs.yml is {FLAT[name]["type"]})' in found, found
+
+
+@pytest.mark.parametrize(("url", "userinfo"), [
+    ("https://oauth2:glpat-SECRET@git.example/shop.git", "oauth2:glpat-SECRET"),
+    ("https://ghp_TOKEN@github.example/o/shop.git", "ghp_TOKEN"),
+    ("https://git.example/shop.git", ""),
+    ("ssh://deploy@git.example/srv/shop.git", ""),  # a user name over ssh is no secret
+    ("deploy@git.example:shop.git", ""),
+])
+def test_the_credentials_of_a_git_url_are_known_so_they_never_show(url, userinfo):
+    assert PLAN.git_userinfo(url) == userinfo
