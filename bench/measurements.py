@@ -13,9 +13,9 @@ import yaml
 
 from . import load
 from .ablations import ABLATIONS, feature_cost_pct
-from .settings import (ABLATION_FLAG_PCT, CACHE_VARIABLE, DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE,
+from .settings import (ABLATION_FLAG_PCT, CACHE_VARIABLE, CACHED, DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE,
                        ROLE_DEFAULTS, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS, VARIANTS)
-from .shell import progress, sh
+from .shell import dexec, progress, sh
 
 # CPU time per process group, from /proc inside the container: systemd unit of
 # each process (cgroup), utime + stime in clock ticks.
@@ -223,16 +223,61 @@ def slow_client_case(port, label):
 
 # --- the cache's targets ------------------------------------------------------------------------
 
-def cache_measurements(defaults=ROLE_DEFAULTS):
-    """HOOK for the cache's targets: a cached route at least 10 times the seed block on the same
-    route, and with the app stopped a cached route still answering 200 while the others show the
-    role's error page. They need the role's cache (flask_nginx_cache_paths in its defaults);
-    without it nothing is measured, and the report says why. Never a made-up number: until this
-    hook measures (a cached route in MATRIX against the seed block, then the app's unit stopped
-    and both kinds of route asked), it returns the reason alone."""
+def cache_measurements(defaults=ROLE_DEFAULTS, measure=None):
+    """The cache's targets: a cached route at least 10 times the seed block on the same route,
+    and with the app stopped a cached route still answering 200 (STALE) while the others show
+    the role's error page. They need the role's cache (flask_nginx_cache_paths in its
+    defaults); without it nothing is measured, and the report says why. MEASURE (the real
+    measure_cache unless given) runs on the bench host, whose `cached` app is converged."""
     if CACHE_VARIABLE not in (yaml.safe_load(defaults.read_text()) or {}):
         return {"measured": False, "reason": "not measured: no cache in this version"}
-    return {"measured": False, "reason": f"not measured: the benchmark does not measure {CACHE_VARIABLE} yet"}
+    return (measure or measure_cache)()
+
+
+def answer(path, host):
+    """One GET through Nginx on port 80: status, X-Cache-Status and whether the body is the
+    role's error page (its <main> element, no Nginx or app internals)."""
+    out = dexec(NAME, f"curl -s -i --max-time 10 -H 'Host: {host}' http://127.0.0.1{path}", check=False).stdout
+    head, _, body = out.partition("\r\n\r\n")
+    lines = head.splitlines()
+    status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+    cache = next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("x-cache-status:")), "")
+    return {"status": status, "cache": cache, "error_page": "<main>" in body and "Traceback" not in body}
+
+
+def measure_cache():
+    """The cached route of the `cached` app against the seed block, interleaved, ROUNDS times;
+    then the app's Gunicorn stopped (past the 1 s lifetime, so the kept page is expired) and the
+    cached and an uncached route asked once each; Gunicorn started again."""
+    path, extra = ROUTES[CACHED["route"]]
+    places = {"cached": (CACHED["port"], CACHED["host"]), "seed": (SETUPS["seed"]["port"], SETUPS["seed"]["host"])}
+    for port, host in places.values():
+        load.wrk(path, port, extra, seconds=1, host=host)
+    warm = answer(path, CACHED["host"])
+    runs = {setup: [] for setup in places}
+    for n in range(ROUNDS):
+        for setup in rotated(list(places), n):
+            port, host = places[setup]
+            result = load.wrk(path, port, extra, host=host)
+            runs[setup].append(result)
+            progress(f"cache round {n + 1}/{ROUNDS} {setup:7} {CACHED['route']:16} {result['rps']:9.0f} req/s")
+    rounds = per_round(runs["cached"], runs["seed"])
+    unit = f"gunicorn-{CACHED['vars']['flask_nginx_app_name']}"
+    time.sleep(2)
+    dexec(NAME, f"systemctl stop {unit}.socket {unit}.service", check=False)
+    try:
+        stopped = dexec(NAME, f"systemctl is-active {unit}.service", check=False).stdout.strip()
+        cached = answer(path, CACHED["host"])
+        uncached = answer(ROUTES[CACHED["uncached_route"]][0], CACHED["host"])
+    finally:
+        dexec(NAME, f"systemctl start {unit}.socket {unit}.service", check=False)
+    kept = (stopped != "active" and cached["status"] == 200 and cached["cache"] == "STALE"
+            and uncached["status"] in (502, 503, 504) and uncached["error_page"])
+    progress(f"cache: {median(rounds)} x the seed block; app stopped ({stopped}): cached {cached}, uncached {uncached}")
+    return {"measured": True, "route": CACHED["route"], "warm": warm, "rounds": rounds,
+            "runs": {setup: summarise(r) for setup, r in runs.items()},
+            "cached_vs_seed": median(rounds), "app_stopped": "yes" if kept else "no",
+            "app_stopped_answers": {"unit": stopped, "cached": cached, "uncached": uncached}}
 
 
 # --- ratios -------------------------------------------------------------------------------------

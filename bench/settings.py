@@ -87,4 +87,10 @@ AT_MOST = {"p99_vs_gunicorn", "p50_minus_gunicorn_ms", "again_s", "fleet_vs_sing
 TARGET_UNITS = {"p50_minus_gunicorn_ms": " ms", "again_s": " s"}
 # The role's variable the cache targets need (bench/measurements.py: cache_measurements).
 CACHE_VARIABLE = "flask_nginx_cache_paths"
+# The micro-cache's setup: another app of the host with /api/ cached (the sample app's `/` sets
+# its session cookie, so it is never cached: the uncached route), measured against the seed
+# block on the same route in interleaved rounds, then asked with its Gunicorn stopped.
+CACHED = {"port": 80, "host": "cached.test", "route": "json /api/info", "uncached_route": "dynamic /",
+          "vars": {"flask_nginx_app_name": "cached", "flask_nginx_server_names": ["cached.test"],
+                   "flask_nginx_app_env": {"APP_NAME": "cached"}, CACHE_VARIABLE: ["/api/"]}}
 ROLE_DEFAULTS = ROOT / "roles" / "flask_nginx" / "defaults" / "main.yml"

@@ -11,7 +11,7 @@ import time
 from .ablations import ABLATIONS, ablated_site
 from .measurements import controller_cpu_s, host_cpu_s
 from .phases import Phases, recap_tasks
-from .settings import BENCH, FLEET_APPS, IMAGE, NAME, ROOT, SETUPS, SITE_FILE, UPSTREAM_FILE, VARIANTS
+from .settings import BENCH, CACHED, FLEET_APPS, IMAGE, NAME, ROOT, SETUPS, SITE_FILE, UPSTREAM_FILE, VARIANTS
 from .shell import dexec, progress, sh
 
 sys.path.insert(0, str(ROOT / "images"))
@@ -223,6 +223,11 @@ def converge_variants():
     """The role again on the host for each variant (another app, one setting changed)."""
     for variant in VARIANTS.values():
         converge(BENCH / "inventory.yml", extra_args=["-e", json.dumps(variant["vars"])])
+
+
+def converge_cached():
+    """The role again on the host for the micro-cache's app (bench/settings.py: CACHED)."""
+    converge(BENCH / "inventory.yml", extra_args=["-e", json.dumps(CACHED["vars"])])
 
 
 def start_gunicorn_alone():

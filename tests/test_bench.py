@@ -450,7 +450,7 @@ TASKS RECAP ********************************************************************
 Wednesday 02 December 2026  10:00:00 +0000 (0:00:00.520)       0:01:05.871 ****
 ===============================================================================
 flask_nginx : Ensure the packages the role uses are installed ---------- 13.56s
-flask_nginx : Ensure the release's virtualenv has the app's requirements, with uv --- 6.37s
+flask_nginx : Ensure the release's virtualenv has the requirements file's packages, with uv --- 6.37s
 flask_nginx : Ensure the Nginx files are rendered (with a backup of the previous ones) -- 6.06s
 flask_nginx : Ensure Gunicorn is enabled and running -------------------- 2.10s
 flask_nginx : Check the whole Nginx configuration ------------------------ 0.61s
@@ -491,8 +491,8 @@ def test_the_recap_is_read_in_full_long_names_too():
 
 @pytest.mark.parametrize(("task", "phase"), [
     ("flask_nginx : Ensure the packages the role uses are installed", "packages"),
-    ("flask_nginx : Ensure the release's virtualenv has the app's requirements, with uv", "virtualenvs and dependencies"),
-    ("flask_nginx : Ensure the release's virtualenv has the app's requirements, with pip", "virtualenvs and dependencies"),
+    ("flask_nginx : Ensure the release's virtualenv has the requirements file's packages, with uv", "virtualenvs and dependencies"),
+    ("flask_nginx : Ensure the release's virtualenv has the requirements file's packages, with pip", "virtualenvs and dependencies"),
     ("flask_nginx : Ensure the Gunicorn virtualenv has the pinned Gunicorn (and gevent when chosen), with uv",
      "virtualenvs and dependencies"),
     ("flask_nginx : Ensure uv is installed, at the role's pinned version", "virtualenvs and dependencies"),
@@ -594,13 +594,31 @@ def test_without_a_cache_in_the_role_its_targets_are_not_measured(tmp_path, last
         report.results_block(last_run)
 
 
-def test_a_role_with_a_cache_is_still_never_given_a_number_the_benchmark_did_not_measure(tmp_path, last_run):
+def test_a_role_with_a_cache_is_judged_on_what_the_cache_run_measured(tmp_path, last_run):
+    """With flask_nginx_cache_paths in the role, the cache run's own numbers are judged: a ratio
+    below 10 misses, and a stale page that did not come with the app stopped is a miss."""
     defaults = tmp_path / "main.yml"
-    defaults.write_text("---\nflask_nginx_cache_paths: [/api/info]\n")
-    last_run["cache"] = measurements.cache_measurements(defaults)
-    assert last_run["cache"]["measured"] is False
-    values = [(value, v) for what, (value, _, v) in judged(last_run).items() if "cache" in what]
-    assert values and all(value is None and v.startswith("not measured") for value, v in values)
+    defaults.write_text("---\nflask_nginx_cache_paths: []\n")
+    for measured, verdicts in [({"cached_vs_seed": 12.5, "app_stopped": "yes"}, ("met", "met")),
+                               ({"cached_vs_seed": 4.0, "app_stopped": "no"}, ("**missed**", "**missed**"))]:
+        last_run["cache"] = measurements.cache_measurements(defaults, measure=lambda m=measured: {"measured": True, **m})
+        rows = judged(last_run)
+        assert rows["cached route ÷ seed block, the same route"] == (measured["cached_vs_seed"], "≥ 10", verdicts[0])
+        assert rows["with the app stopped: a cached route answers 200, the others the role's error page"] == (
+            measured["app_stopped"], "yes", verdicts[1])
+
+
+def test_the_cache_run_reads_status_and_cache_state_from_a_real_answer(monkeypatch):
+    """The answer parser on curl -i's output: the status, X-Cache-Status, and the role's error page."""
+    class Done:
+        def __init__(self, stdout):
+            self.stdout = stdout
+    stale = "HTTP/1.1 200 OK\r\nServer: nginx\r\nX-Cache-Status: STALE\r\n\r\n{\"name\": \"cached\"}"
+    monkeypatch.setattr(measurements, "dexec", lambda *a, **k: Done(stale))
+    assert measurements.answer("/api/info", "cached.test") == {"status": 200, "cache": "STALE", "error_page": False}
+    page = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n\r\n<html><main><h1>Unavailable</h1></main>"
+    monkeypatch.setattr(measurements, "dexec", lambda *a, **k: Done(page))
+    assert measurements.answer("/", "cached.test") == {"status": 502, "cache": "", "error_page": True}
 
 
 def test_a_run_before_the_cache_hook_says_so(last_run):
