@@ -46,6 +46,8 @@ if tools; then
   stamp=.requirements.sha256
   want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
   venv=.venv
+  # The system's Python, found before .venv changes (PATH may hold .venv/bin, as make's does).
+  base_python=$(python3 -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
   if [ ! -d .venv ] || [ -L .venv ]; then
     venv=${FLASK_NGINX_CACHE:-/var/cache/flask-nginx}/venv-${want:0:16}
     ln -sfn "$venv" .venv
@@ -53,7 +55,7 @@ if tools; then
   if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/$stamp" 2>/dev/null)" != "$want" ]; then
     say "Installing the pinned tools into $venv"
     as_root mkdir -p "$(dirname "$venv")"
-    python3 -m venv "$venv"
+    "$base_python" -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip >/dev/null
     "$venv/bin/pip" install -q -r requirements-dev.txt
     echo "$want" >"$venv/$stamp"
