@@ -75,7 +75,7 @@ def main():
         try:
             setups.converge_cached()
             results["cache"] = measurements.cache_measurements()
-        except SystemExit as failure:  # keep the measurements taken so far; the report says why
+        except (SystemExit, Exception) as failure:  # keep the measurements taken so far; the report says why
             progress(f"the cache run failed: {str(failure)[-1500:]}")
             results["cache"] = {"measured": False, "reason": f"not measured: the cache run failed ({str(failure)[-300:]})"}
     finally:

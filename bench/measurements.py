@@ -238,7 +238,8 @@ def answer(path, host):
     """One GET through Nginx on port 80: status, X-Cache-Status and whether the body is the
     role's error page (its <main> element, no Nginx or app internals)."""
     out = dexec(NAME, f"curl -s -i --max-time 10 -H 'Host: {host}' http://127.0.0.1{path}", check=False).stdout
-    head, _, body = out.partition("\r\n\r\n")
+    # sh() reads text: its universal newlines have made curl's CRLF plain LF.
+    head, _, body = out.replace("\r\n", "\n").partition("\n\n")
     lines = head.splitlines()
     status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
     cache = next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("x-cache-status:")), "")

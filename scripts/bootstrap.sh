@@ -47,7 +47,7 @@ if tools; then
   want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
   venv=.venv
   # The system's Python, found before .venv changes (PATH may hold .venv/bin, as make's does).
-  base_python=$(python3 -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
+  base_python=$(python3 -c 'import os, sys; print(os.path.join(sys.base_prefix, "bin", "python3"))')
   if [ ! -d .venv ] || [ -L .venv ]; then
     venv=${FLASK_NGINX_CACHE:-/var/cache/flask-nginx}/venv-${want:0:16}
     ln -sfn "$venv" .venv

@@ -613,10 +613,11 @@ def test_the_cache_run_reads_status_and_cache_state_from_a_real_answer(monkeypat
     class Done:
         def __init__(self, stdout):
             self.stdout = stdout
-    stale = "HTTP/1.1 200 OK\r\nServer: nginx\r\nX-Cache-Status: STALE\r\n\r\n{\"name\": \"cached\"}"
+    # As sh() returns it: text mode has turned curl's CRLF into LF.
+    stale = "HTTP/1.1 200 OK\nServer: nginx\nX-Cache-Status: STALE\n\n{\"name\": \"cached\"}"
     monkeypatch.setattr(measurements, "dexec", lambda *a, **k: Done(stale))
     assert measurements.answer("/api/info", "cached.test") == {"status": 200, "cache": "STALE", "error_page": False}
-    page = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n\r\n<html><main><h1>Unavailable</h1></main>"
+    page = "HTTP/1.1 502 Bad Gateway\nContent-Type: text/html\n\n<html><main><h1>Unavailable</h1></main>"
     monkeypatch.setattr(measurements, "dexec", lambda *a, **k: Done(page))
     assert measurements.answer("/", "cached.test") == {"status": 502, "cache": "", "error_page": True}
 

@@ -447,6 +447,8 @@ def test_a_group_key_of_the_wrong_type_is_refused_naming_it(name):
 @pytest.mark.parametrize(("url", "userinfo"), [
     ("https://oauth2:glpat-SECRET@git.example/shop.git", "oauth2:glpat-SECRET"),
     ("https://ghp_TOKEN@github.example/o/shop.git", "ghp_TOKEN"),
+    ("HTTPS://u:p@ss@git.example/shop.git", "u:p@ss"),  # an @ in the password, unencoded
+    ("https://tok@git.example/a@b.git", "tok"),
     ("https://git.example/shop.git", ""),
     ("ssh://deploy@git.example/srv/shop.git", ""),  # a user name over ssh is no secret
     ("deploy@git.example:shop.git", ""),

@@ -3,6 +3,7 @@
 molecule/default/packaged_app: with pyproject.toml alone, then with its uv.lock (which pins
 older versions than pyproject.toml allows), then as a requirements file with a wrong hash."""
 import json
+import re
 import shutil
 import tomllib
 
@@ -14,6 +15,13 @@ testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
 APP, NAME = "packaged", "packaged.test"
 # Not Flask 3.1.2's hash (nor anything's).
 WRONG_HASH = "sha256:" + "0" * 64
+
+
+
+def ran(task, result):
+    """TASK ran (changed) in RESULT's output: its header followed by a `changed` line, not
+    just its header (skipped tasks show theirs too)."""
+    return re.search(re.escape(task) + r"\] \*+\nchanged: ", result.stdout) is not None
 
 
 def copy_of(tmp_path, name, keep, extra=None):
@@ -53,7 +61,7 @@ def test_a_pyproject_only_app_is_installed_as_a_project(packaging_story):
     """No requirements file, no lock: the project and its dependencies (not editable)."""
     project = packaging_story["project"]
     assert project["result"].returncode == 0, output(project["result"])
-    assert "Ensure the release's virtualenv has the project of pyproject.toml, with uv] ***" in project["result"].stdout
+    assert ran("Ensure the release's virtualenv has the project of pyproject.toml, with uv", project["result"])
     assert project["versions"]["packaged-app"] == "1.0.0"
     assert project["versions"]["flask"] != locked_versions()["flask"]  # the newest that pyproject.toml allows
 
@@ -62,7 +70,7 @@ def test_a_locked_app_gets_exactly_the_versions_of_its_lock(packaging_story):
     locked = packaging_story["locked"]
     assert locked["result"].returncode == 0, output(locked["result"])
     assert locked["current"] != packaging_story["project"]["current"]
-    assert "Ensure the release's virtualenv has exactly the versions of uv.lock] ***" in locked["result"].stdout
+    assert ran("Ensure the release's virtualenv has exactly the versions of uv.lock", locked["result"])
     served = {name: version for name, version in locked["versions"].items() if name in locked_versions()}
     assert served == locked_versions()
     assert locked["versions"]["packaged-app"] == "1.0.0"  # the project itself, built from the release

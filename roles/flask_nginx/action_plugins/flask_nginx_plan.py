@@ -759,7 +759,7 @@ RULES = [
 
 def git_userinfo(url):
     """The credentials part of an http(s) git URL (USER:TOKEN of https://USER:TOKEN@host/...), or ''."""
-    found = re.match(r"https?://([^/@]+)@", url)
+    found = re.match(r"https?://([^/]+)@", url, re.IGNORECASE)
     return found.group(1) if found else ""
 
 
@@ -843,8 +843,9 @@ def fleet(v, c):
         # Only app hosts check out a git app; a load balancer takes the static files from
         # the first app host of the play (of the group in deploy.yml's play 3).
         "git_checkout": len(v["flask_nginx_app_git_repo"]) > 0 and runs_app,
-        # Credentials in an https URL (https://USER:TOKEN@host/...): never shown (tasks/app_git.yml).
-        "git_userinfo": git_userinfo(v["flask_nginx_app_git_repo"]),
+        # Credentials in an https URL (https://USER:TOKEN@host/...): never shown (tasks/app_git.yml
+        # redacts them; the plan, which is shown, holds only whether there are any).
+        "git_credentials": git_userinfo(v["flask_nginx_app_git_repo"]) != "",
         "git_source": next((h for h in app_hosts if h in c.get("play_hosts_all", [])), app_hosts[0] if app_hosts else host),
         # A release is complete with code and virtualenv on app hosts, code alone on load balancers.
         "release_marker": ".complete" if runs_app else ".code-complete",
