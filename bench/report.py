@@ -32,7 +32,7 @@ def ratio_rows(results):
     r, c = results["ratios"], results["converge"]
     rows = [target_row(f"ours ÷ Gunicorn alone, `{route}`", value, "ours_vs_gunicorn")
             for route, value in r["ours_vs_gunicorn"].items()]
-    rows += [target_row(f"ours ÷ seed block, `{route}`", value, "ours_vs_seed")
+    rows += [target_row(f"ours ÷ seed block, `{route}`", value, "static_vs_seed" if route.startswith("static") else "ours_vs_seed")
              for route, value in r["ours_vs_seed"].items()]
     rows.append(target_row("static CSS: ours ÷ Flask dev server", r["static_vs_flask_dev"], "static_vs_flask_dev"))
     rows.append(("static CSS: ours ÷ Gunicorn alone (for contrast)", r["static_vs_gunicorn"], "", ""))

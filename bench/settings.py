@@ -75,6 +75,9 @@ GAP_TEXT = {
 TARGETS = {
     "ours_vs_gunicorn": 1.0,
     "ours_vs_seed": 1.0,
+    # Static files: Nginx serves them itself on both sides, with the role's precompressed copies,
+    # open-file cache and sendfile against the seed block's plain alias.
+    "static_vs_seed": 1.2,
     "static_vs_flask_dev": 20.0,
     "p99_vs_gunicorn": 1.2,
     "p50_minus_gunicorn_ms": 1.0,

@@ -672,3 +672,11 @@ def test_the_entry_points_explain_themselves_and_start_nothing_on_an_unknown_opt
 
 def test_make_bench_runs_the_package():
     assert 'exec .venv/bin/python -m bench "$@"' in (REPO / "scripts" / "bench.sh").read_text()
+
+
+def test_static_files_must_be_one_point_two_times_the_seed_block(last_run):
+    """The issue's static target (ours ÷ seed ≥ 1.2 on static routes), dynamic routes at ≥ 1."""
+    rows = judged(last_run)
+    assert rows["ours ÷ seed block, `static css`"] == (1.2, "≥ 1.2", "met")
+    assert rows["ours ÷ seed block, `dynamic /`"] == (0.98, "≥ 1", "**missed**")
+    assert report.target_row("static", 1.19, "static_vs_seed")[2:] == ("≥ 1.2", "**missed**")
