@@ -444,14 +444,23 @@ def test_a_group_key_of_the_wrong_type_is_refused_naming_it(name):
     assert f'{name} = "soon" is refused: {kind} (its type in meta/argument_specs.yml is {FLAT[name]["type"]})' in found, found
 
 
-@pytest.mark.parametrize(("url", "userinfo"), [
-    ("https://oauth2:glpat-SECRET@git.example/shop.git", "oauth2:glpat-SECRET"),
-    ("https://ghp_TOKEN@github.example/o/shop.git", "ghp_TOKEN"),
-    ("HTTPS://u:p@ss@git.example/shop.git", "u:p@ss"),  # an @ in the password, unencoded
-    ("https://tok@git.example/a@b.git", "tok"),
-    ("https://git.example/shop.git", ""),
-    ("ssh://deploy@git.example/srv/shop.git", ""),  # a user name over ssh is no secret
-    ("deploy@git.example:shop.git", ""),
+@pytest.mark.parametrize(("url", "userinfo", "bare", "origin"), [
+    ("https://oauth2:glpat-SECRET@git.example/shop.git", "oauth2:glpat-SECRET", "https://git.example/shop.git",
+     "https://git.example"),
+    ("https://ghp_TOKEN@github.example:8443/o/shop.git", "ghp_TOKEN", "https://github.example:8443/o/shop.git",
+     "https://github.example:8443"),
+    # an @ in the password, unencoded
+    ("HTTPS://u:p@ss@git.example/shop.git", "u:p@ss", "HTTPS://git.example/shop.git", "HTTPS://git.example"),
+    ("https://tok@git.example/a@b.git", "tok", "https://git.example/a@b.git", "https://git.example"),
+    ("https://git.example/shop.git", "", "https://git.example/shop.git", ""),
+    # a user name over ssh is no secret
+    ("ssh://deploy@git.example/srv/shop.git", "", "ssh://deploy@git.example/srv/shop.git", ""),
+    ("deploy@git.example:shop.git", "", "deploy@git.example:shop.git", ""),
 ])
-def test_the_credentials_of_a_git_url_are_known_so_they_never_show(url, userinfo):
+def test_the_credentials_of_a_git_url_are_known_so_they_never_show(url, userinfo, bare, origin):
+    """git is given the URL without them (a process list shows its arguments), and its
+    credential helper answers for their origin alone."""
     assert PLAN.git_userinfo(url) == userinfo
+    assert PLAN.git_without_userinfo(url) == bare
+    assert not userinfo or userinfo not in bare
+    assert PLAN.git_origin(url) == origin

@@ -1,4 +1,4 @@
-"""cluster scenario: a load balancer in front of two app hosts.
+"""cluster scenario: a load balancer in front of three app hosts.
 
 Requests come from this machine through the load balancer's port published on
 127.0.0.1; load runs are bounded in time. The rolling deploy is run once; what it
@@ -24,8 +24,8 @@ from http_load import Load
 testinfra_hosts = ["ansible://flask-nginx-cluster-lb"]
 
 LB = "flask-nginx-cluster-lb"
-APPS = ["flask-nginx-cluster-app1", "flask-nginx-cluster-app2"]
-LOCK = "/var/lib/flask-nginx/shop/deploy.lock"
+APPS = ["flask-nginx-cluster-app1", "flask-nginx-cluster-app2", "flask-nginx-cluster-app3"]
+LOCK = "/run/flask-nginx/shop/deploy.lock"
 # A second run stops at its first play's lock step, after gathering facts, the checks and
 # the plan: about 10 s on an idle machine. The bound leaves room for the first deploy and
 # the load running beside it on two cores.
@@ -126,7 +126,7 @@ def test_firewall_keeps_every_apps_ports_and_opens_extra_ports_to_the_fleet_only
     assert "8001" not in app1.check_output("nft list table inet flask_nginx")
 
 
-def test_load_balancer_spreads_requests_over_both_app_hosts(lb_port):
+def test_load_balancer_spreads_requests_over_every_app_host(lb_port):
     hosts = {json.loads(get(lb_port)[1])["host"] for _ in range(30)}
     assert hosts == set(APPS)
 
@@ -150,7 +150,7 @@ def test_requests_keep_succeeding_with_gunicorn_stopped_on_one_app_host(lb_port)
         results = [get(lb_port) for _ in range(100)]
         failed = [status for status, _ in results if status != 200]
         assert not failed, f"{len(failed)} of 100 requests failed: {failed[:5]}"
-        assert {json.loads(body)["host"] for _, body in results} == {APPS[1]}
+        assert {json.loads(body)["host"] for _, body in results} == set(APPS[1:])
     finally:
         app1.run_expect([0], "systemctl start gunicorn-shop.socket gunicorn-shop.service")
     # After fail_timeout (10 s) the load balancer tries app1 again.
@@ -233,7 +233,7 @@ def test_rolling_deploy_under_load_drops_no_request(lb_port, tmp_path):
           f"{load.reconnects} resent after an idle connection closed; the second deploy stopped "
           f"after {second_took:.1f} s")
     assert holders[APPS[0]]["user"] == getpass.getuser() and holders[APPS[0]]["host"] == socket.gethostname()
-    assert holders[APPS[0]]["id"] == holders[APPS[1]]["id"], holders  # one run, one id
+    assert len({holder["id"] for holder in holders.values()}) == 1, holders  # one run, one id
     assert_refused_naming(second, holders[APPS[0]], "deploy.yml")
     assert second_took < REFUSED_WITHIN, f"the second deploy took {second_took:.1f} s to stop"
     assert all(lock_of(name) is None for name in APPS), "the deploy did not give back its lock"
@@ -410,7 +410,7 @@ def test_post_switch_commands_ran_once_per_release_after_every_app_host_switched
     lines = [line for lines in post_switch_runs().values() for line in lines]
     markers = {name: sorted(remote(name).check_output("ls /var/lib/flask-nginx/shop/post-switch/").split())
                for name in APPS}
-    assert markers[APPS[0]] == markers[APPS[1]] and len(markers[APPS[0]]) == 2, markers
+    assert all(found == markers[APPS[0]] for found in markers.values()) and len(markers[APPS[0]]) == 2, markers
     assert sorted(release for _, release, _, _ in lines) == markers[APPS[0]], (lines, markers)
     for runner, release, current, at in lines:
         assert current.endswith(f"/releases/{release}"), (runner, release, current)
@@ -438,7 +438,7 @@ def test_pre_switch_commands_ran_once_per_release_for_the_fleet():
     runs = pre_switch_runs()
     releases = {name: remote(name).check_output("ls /var/lib/flask-nginx/shop/pre-switch/").split() for name in APPS}
     assert sum(runs.values()) == len(releases[APPS[0]]), (runs, releases)
-    assert releases[APPS[0]] == releases[APPS[1]], releases
+    assert all(found == releases[APPS[0]] for found in releases.values()), releases
     migrated = [name for name in APPS if remote(name).run(
         "python3 -c \"import sqlite3; print(sqlite3.connect('/var/lib/shop/app.db').execute("
         "'select count(*) from schema_migrations').fetchone()[0])\"").stdout.strip() == "2"]
@@ -447,15 +447,15 @@ def test_pre_switch_commands_ran_once_per_release_for_the_fleet():
 
 def test_scheduled_job_runs_on_one_app_host_only():
     assert remote(APPS[0]).service("shop-job-tick.timer").is_running
-    assert not remote(APPS[1]).file("/etc/systemd/system/shop-job-tick.timer").exists
+    assert not [name for name in APPS[1:] if remote(name).file("/etc/systemd/system/shop-job-tick.timer").exists]
     remote(APPS[0]).run_expect([0], "systemctl start shop-job-tick.service")
     assert "tick version=" in remote(APPS[0]).file("/var/lib/shop/ticks.log").content_string
 
 
 def test_a_dead_runs_lock_expires_or_is_broken_with_lock_break():
     """app1's lock was left 2 hours ago (expired: taken over with a warning), app2's a minute
-    ago by a run that died: the run stops naming it, and gives back app1's, which it took.
-    Run again with -e flask_nginx_lock_break=true, it breaks app2's lock, runs, gives both back."""
+    ago by a run that died: the run stops naming it, and gives back app1's and app3's, which it
+    took. Run again with -e flask_nginx_lock_break=true, it breaks app2's lock, runs, gives all back."""
     plant_lock(APPS[0], ALICE, age=7200)
     plant_lock(APPS[1], ALICE, age=60)
     try:
@@ -465,11 +465,11 @@ def test_a_dead_runs_lock_expires_or_is_broken_with_lock_break():
         assert re.search(rf"^{APPS[1]}\s*:.*changed=0", refused.stdout, re.M), output(refused)
         text = " ".join(output(refused, tail=None).split())
         assert "took over the deploy lock held by alice@ctl.example" in text and "its run died" in text, output(refused)
-        assert lock_of(APPS[0]) is None and lock_of(APPS[1])["id"] == ALICE["id"]
+        assert lock_of(APPS[0]) is None and lock_of(APPS[1])["id"] == ALICE["id"] and lock_of(APPS[2]) is None
         broken = run_playbook(project_file("playbooks", "site.yml"), *HEALTH_ONLY, "-e", "flask_nginx_lock_break=true")
         assert broken.returncode == 0, output(broken)
         assert "flask_nginx_lock_break is true" in " ".join(output(broken, tail=None).split()), output(broken)
-        assert lock_of(APPS[0]) is None and lock_of(APPS[1]) is None
+        assert all(lock_of(name) is None for name in APPS)
     finally:
         for name in APPS:
             subprocess.run(["docker", "exec", name, "rm", "-f", LOCK], check=False)
@@ -499,17 +499,17 @@ def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_ho
     assert result.returncode == 0, output(result)
     for name in [LB, *APPS]:
         assert re.search(rf"^{name}\s*:.*failed=0", result.stdout, re.M), output(result)
-    assert text.count("gunicorn-shop.service active running") == 2 and "nginx.service active running" in text
-    assert text.count("healthy: true") == 3
+    assert text.count("gunicorn-shop.service active running") == len(APPS) and "nginx.service active running" in text
+    assert text.count("healthy: true") == len(APPS) + 1
     # Each app host's last deploys (the converge's, the rolling deploy's) and the failed run,
     # newest first, with who ran them; the lock is free.
     flat = " ".join(text.split())
     live = remote(APPS[0]).file("/opt/shop/current").linked_to.rsplit("/", 1)[1]
     who = f"by {getpass.getuser()}@{socket.gethostname()}"
-    assert flat.count("deploy_lock: free") == 2, output(result)
-    assert flat.count(f"deploy ok {live} (was ") == 2 and flat.count(f"{who} with deploy.yml") >= 2, output(result)
-    assert flat.count(f"{who} with converge.yml") >= 2, output(result)
-    assert flat.count("deploy failed") == 2 and flat.count("Check that the app answers") == 2, output(result)
+    assert flat.count("deploy_lock: free") == len(APPS), output(result)
+    assert flat.count(f"deploy ok {live} (was ") == len(APPS) and flat.count(f"{who} with deploy.yml") >= len(APPS), output(result)
+    assert flat.count(f"{who} with converge.yml") >= len(APPS), output(result)
+    assert flat.count("deploy failed") == len(APPS) and flat.count("Check that the app answers") == len(APPS), output(result)
     assert flat.index("deploy failed") < flat.index(f"deploy ok {live}"), "the history is not newest first"
     app1 = remote(APPS[0])
     app1.run_expect([0], "systemctl stop gunicorn-shop.socket gunicorn-shop.service")
@@ -517,7 +517,8 @@ def test_status_reports_every_host_and_fails_with_gunicorn_stopped_on_one_app_ho
         result = run_playbook(project_file("playbooks", "status.yml"))
         assert result.returncode != 0, output(result)
         assert re.search(rf"^{APPS[0]}\s*:.*failed=1", result.stdout, re.M), output(result)
-        assert re.search(rf"^{APPS[1]}\s*:.*failed=0", result.stdout, re.M), output(result)
+        for name in APPS[1:]:
+            assert re.search(rf"^{name}\s*:.*failed=0", result.stdout, re.M), output(result)
         assert "gunicorn-shop.service is not active" in output(result, tail=None)
     finally:
         app1.run_expect([0], "systemctl start gunicorn-shop.socket gunicorn-shop.service")
@@ -552,11 +553,11 @@ def served_versions():
 
 
 def assert_all_in_rotation(lb_port):
-    """No app host is marked down, and requests through the load balancer reach both."""
+    """No app host is marked down, and requests through the load balancer reach every one."""
     upstream = remote(LB).file(UPSTREAM).content_string
     assert re.findall(r"(?m)^\s*server \S+ .*;$", upstream) and not re.search(r"(?m)^\s*server .* down;$", upstream), upstream
     seen = {json.loads(get(lb_port)[1])["host"] for _ in range(40)}
-    assert len(seen) == 2, seen
+    assert seen == set(APPS), seen
 
 
 def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request():
@@ -570,7 +571,7 @@ def test_a_good_release_goes_through_a_canary_under_load_with_no_failed_request(
     assert judged, output(result)
     assert int(judged.group(1)) >= 20 and int(judged.group(2)) == 0, judged.group(0)
     assert load.failed == 0, f"{load.failed} failed requests: {load.errors[:5]}"
-    assert served_versions() == {APPS[0]: "2", APPS[1]: "2"}
+    assert served_versions() == {name: "2" for name in APPS}
 
 
 def test_static_files_of_the_old_and_the_new_release_answer_during_and_after_the_rolling_deploy(lb_port):
@@ -621,7 +622,7 @@ def test_a_release_failing_real_requests_is_rolled_back_from_the_canary(lb_port,
     assert 0.05 <= float(judged.group(3)) <= 0.2, judged.group(0)
     assert re.search(rf"{APPS[0]} was rolled back to release [0-9a-f]{{12}} and is back in rotation; the deploy stops "
                      r"here .* The reason: Fail the canary: canary", text), output(result)
-    assert served_versions() == {APPS[0]: "2", APPS[1]: "2"}
+    assert served_versions() == {name: "2" for name in APPS}
     assert_all_in_rotation(lb_port)
     assert all(lock_of(name) is None for name in APPS)
 
@@ -637,18 +638,78 @@ def test_a_release_failing_its_health_check_is_rolled_back_with_its_settings(lb_
     assert result.returncode != 0, output(result)
     assert re.search(rf"{APPS[0]} was rolled back to release [0-9a-f]{{12}} and is back in rotation; the deploy stops "
                      r"here .* The reason: Check that the app answers", text), output(result)
-    assert served_versions() == {APPS[0]: "2", APPS[1]: "2"}
+    assert served_versions() == {name: "2" for name in APPS}
     assert_all_in_rotation(lb_port)
     assert all(lock_of(name) is None for name in APPS)
 
 
 def test_status_lists_the_automatic_rollbacks():
     """playbooks/status.yml shows both automatic rollbacks in app1's history, to the release
-    app1 serves now, and app2's history has none."""
+    app1 serves now, and the other app hosts' history has none."""
     result = run_playbook(project_file("playbooks", "status.yml"))
     assert result.returncode == 0, output(result)
     flat = " ".join(output(result, tail=None).split())
     live = remote(APPS[0]).file("/opt/shop/current").linked_to.rsplit("/", 1)[1]
     assert flat.count(f"auto-rollback ok {live} (was ") == 2, output(result)
-    history = remote(APPS[1]).check_output("cat /var/lib/flask-nginx/shop/history.jsonl")
-    assert "auto-rollback" not in history
+    for name in APPS[1:]:
+        assert "auto-rollback" not in remote(name).check_output("cat /var/lib/flask-nginx/shop/history.jsonl"), name
+
+
+def marked_down(address):
+    """Whether the load balancer's upstream marks the app host at ADDRESS down (out of rotation)."""
+    upstream = subprocess.run(["docker", "exec", LB, "cat", UPSTREAM], capture_output=True, text=True).stdout
+    return re.search(rf"(?m)^\s*server {re.escape(address)}:\d+ .*down;$", upstream) is not None
+
+
+@pytest.mark.quiet
+def test_an_app_host_that_stops_mid_rollout_stops_the_deploy_and_a_later_run_completes_it(lb_port, tmp_path):
+    """#25 item 8: a rolling deploy, one app host at a time, under load. app3 is stopped
+    while app1 is out of rotation for its batch. The site keeps answering; the deploy stops
+    before it drains app2, naming app3, with app1 on the new release, app2 on the old one,
+    both in rotation and their locks given back. With app3 started again (its lock was in
+    /run), the same deploy completes the rollout."""
+    app1, dead = APPS[0], APPS[2]
+    address = remote(app1).check_output("hostname -I").split()[0]
+    # A longer drain (8 s) keeps app1 out while app3 stops.
+    extra = json.loads(release(tmp_path, "6"))
+    extra["flask_nginx_fleet"] = {"drain_seconds": 8}
+    deploy = project_file("playbooks", "deploy.yml")
+    with Load(lb_port, clients=4, seconds=600, keepalive=True, pause=0.02) as load, \
+            ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(run_playbook, deploy, "-e", json.dumps(extra))
+        deadline = time.time() + 300
+        while not marked_down(address) and not first.done() and time.time() < deadline:
+            time.sleep(0.2)
+        assert marked_down(address), "app1 was never taken out of rotation" + (
+            f":\n{output(first.result())}" if first.done() else "")
+        subprocess.run(["docker", "stop", "--time", "5", dead], check=True, capture_output=True)
+        stopped = first.result()
+        time.sleep(1)
+        during = {"ok": load.ok, "failed": load.failed, "errors": list(load.errors[:5])}
+    text = " ".join(output(stopped, tail=None).split())
+    assert stopped.returncode != 0, output(stopped)
+    assert (f"the deploy stops before draining {APPS[1]}: {dead} cannot be reached" in text
+            and "Bring the host back and run the deploy again" in text), output(stopped)
+    assert during["ok"] > 100 and during["failed"] == 0, during
+    alive = {name: json.loads(remote(name).check_output(
+        "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))["version"]
+        for name in APPS[:2]}
+    assert alive == {app1: "6", APPS[1]: "2"}, alive
+    assert lock_of(app1) is None and lock_of(APPS[1]) is None, "the stopped deploy kept a lock it could give back"
+    upstream = remote(LB).file(UPSTREAM).content_string
+    assert not [name for name in APPS[:2]
+                if marked_down(remote(name).check_output("hostname -I").split()[0])], upstream
+    last = json.loads(remote(APPS[1]).check_output("tail -n 1 /var/lib/flask-nginx/shop/history.jsonl"))
+    assert (last["kind"], last["result"]) == ("deploy", "failed") and f"{dead} cannot be reached" in last["message"], last
+
+    subprocess.run(["docker", "start", dead], check=True, capture_output=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and subprocess.run(
+            ["docker", "exec", dead, "systemctl", "is-system-running", "--wait"],
+            capture_output=True, text=True).stdout.strip() not in ("running", "degraded"):
+        time.sleep(1)
+    completed = run_playbook(deploy, "-e", release(tmp_path, "6"))
+    assert completed.returncode == 0, output(completed)
+    assert served_versions() == {name: "6" for name in APPS}
+    assert_all_in_rotation(lb_port)
+    assert all(lock_of(name) is None for name in APPS)

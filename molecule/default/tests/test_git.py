@@ -4,15 +4,25 @@ Debian 12 host deploys the app "gitshop" (molecule/default/git.yml) from it over
 a deploy key made for the test and the server's host key pinned. The app is
 molecule/default/packaged_app without its lock (installed as a project, chosen after the
 checkout), its version in pyproject.toml: tag v1 (1.0.0), tag v2 (2.0.0), then branch
-main moved on to 3.0.0."""
+main moved on to 3.0.0.
+
+Then over https with a token: the same server runs git's smart HTTP (git-http-backend
+through fcgiwrap) behind an Nginx of its own on port 8443, with basic auth and a
+certificate of a CA made for the test; the app host trusts that CA through
+flask_nginx_package_index.ca_bundle. Tag v4 (4.0.0) exists only after the ssh story, so
+only https can bring it."""
+import base64
+import hashlib
 import json
+import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
 
 import pytest
-from conftest import Http
+from conftest import Http, wait_for
 from flask_nginx_testing import output, remote, run_playbook, scenario_file
 
 testinfra_hosts = ["ansible://flask-nginx-default-debian12"]
@@ -65,10 +75,20 @@ def publish(work, server, tmp):
     assert server.run(f"chown -R deploy:deploy {REPO_PATH}").rc == 0
 
 
+def deploy_git(host, version, *args, variables):
+    """git.yml on the tests' host with VARIABLES, at VERSION; what it left serving."""
+    result = run_playbook(scenario_file("git.yml"), *args, "-e",
+                          json.dumps({"flask_nginx_app_git_version": version, **variables}),
+                          "--limit", host.backend.get_hostname())
+    status, _, body = Http(host).get("/versions", host_header=NAME)
+    return {"result": result, "current": host.file(f"/opt/{APP}/current").linked_to,
+            "version": json.loads(body).get("packaged-app") if status == 200 else None}
+
+
 @pytest.fixture(scope="module")
 def git_story(host, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("git")
-    server, http, limit = remote(SERVER), Http(host), ("--limit", host.backend.get_hostname())
+    server = remote(SERVER)
     setup = server.run(SERVER_SETUP)
     assert setup.rc == 0, setup.stdout + setup.stderr
     address = server.check_output("hostname -I").split()[0]
@@ -93,16 +113,12 @@ def git_story(host, tmp_path_factory):
     publish(work, server, tmp)
 
     def deploy(version, *args, known_hosts=(f"{address} {host_key}",)):
-        result = run_playbook(scenario_file("git.yml"), *args, "-e", json.dumps({
+        return deploy_git(host, version, *args, variables={
             "flask_nginx_app_git_repo": f"ssh://deploy@{address}{REPO_PATH}",
-            "flask_nginx_app_git_version": version,
             "flask_nginx_app_git_key_file": str(key),
-            "flask_nginx_app_git_known_hosts": list(known_hosts)}), *limit)
-        status, _, body = http.get("/versions", host_header=NAME)
-        return {"result": result, "current": host.file(f"/opt/{APP}/current").linked_to,
-                "version": json.loads(body).get("packaged-app") if status == 200 else None}
+            "flask_nginx_app_git_known_hosts": list(known_hosts)})
 
-    seen = {"v1 commit": v1, "key": key.read_text(), "tag v1": deploy("v1"), "tag v2": deploy("v2", "-vvv")}
+    seen = {"server": server, "address": address, "work": work, "tmp": tmp,"v1 commit": v1, "key": key.read_text(), "tag v1": deploy("v1"), "tag v2": deploy("v2", "-vvv")}
     seen["missing ref"] = deploy("v9")
     seen["wrong host key"] = deploy("v2", known_hosts=(f"{address} {wrong_key}",))
     commit_version(work, "3.0.0")
@@ -156,3 +172,164 @@ def test_the_deploy_key_never_shows_and_stays_root_only(git_story):
     key_file, checkout = git_story["key file"], git_story["checkout"]
     assert (key_file.user, key_file.group, key_file.mode) == ("root", "root", 0o600)
     assert (checkout.user, checkout.mode) == ("root", 0o700)
+
+
+# git's smart HTTP on the server: an Nginx of its own (not the role's, which keeps its
+# ports and files), basic auth, git-http-backend through fcgiwrap.
+HTTPS_PORT, TOKEN_USER = 8443, "oauth2"
+HTTPS_SETUP = """set -e
+command -v fcgiwrap >/dev/null || {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends fcgiwrap >/dev/null 2>&1 \\
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends fcgiwrap >/dev/null; }
+}
+systemctl enable --now fcgiwrap.socket >/dev/null 2>&1
+chmod 0755 /srv/git && chmod -R a+rX /srv/git/gitshop.git
+install -d -m 0755 /srv/githttp
+systemctl stop flask-nginx-test-githttp 2>/dev/null || true
+systemctl reset-failed flask-nginx-test-githttp 2>/dev/null || true
+systemd-run --quiet --unit=flask-nginx-test-githttp /usr/sbin/nginx -c /srv/githttp/nginx.conf -g 'daemon off;'
+"""
+HTTPS_NGINX = f"""user www-data;
+worker_processes 1;
+pid /run/flask-nginx-test-githttp.pid;
+error_log /srv/githttp/error.log;
+events {{}}
+http {{
+  log_format git '$remote_addr $remote_user "$request" $status';
+  access_log /srv/githttp/access.log git;
+  server {{
+    listen {HTTPS_PORT} ssl;
+    ssl_certificate /srv/githttp/server.pem;
+    ssl_certificate_key /srv/githttp/server.key;
+    auth_basic git;
+    auth_basic_user_file /srv/githttp/htpasswd;
+    location / {{
+      include /etc/nginx/fastcgi_params;
+      fastcgi_pass unix:/run/fcgiwrap.socket;
+      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+      fastcgi_param GIT_PROJECT_ROOT /srv/git;
+      fastcgi_param GIT_HTTP_EXPORT_ALL 1;
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_param REMOTE_USER $remote_user;
+      # The repository is the deploy account's; git-http-backend runs as www-data.
+      fastcgi_param GIT_CONFIG_COUNT 1;
+      fastcgi_param GIT_CONFIG_KEY_0 safe.directory;
+      fastcgi_param GIT_CONFIG_VALUE_0 *;
+    }}
+  }}
+}}
+"""
+# The command line of every process on the app host, read from /proc every 10 ms while a
+# deploy runs (what a process list shows); each different one is written once.
+CMDLINE_SAMPLER = """import os, time
+seen = set()
+with open("/root/cmdlines", "a") as out:
+    while True:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    line = cmdline.read().replace(b"\\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            if line and line not in seen:
+                seen.add(line)
+                out.write(line + "\\n")
+                out.flush()
+        time.sleep(0.01)
+"""
+SAMPLER_UNIT = "flask-nginx-test-cmdline-sampler"
+# Files on the app host that hold TOKEN (the uv and pip caches are the machine's, shared).
+FILES_WITH = "grep -rlF -D skip --exclude-dir=.cache -e {token} /etc /opt /var /srv /root /home /tmp /run 2>/dev/null || true"
+
+
+def make_test_ca(tmp, address):
+    """A CA made for the test, and the server's certificate for ADDRESS, signed by it."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=flask-nginx git test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", f"/CN={address}", "-keyout", "server.key", "-out", "server.csr")
+    (tmp / "san.cnf").write_text(f"subjectAltName=IP:{address}\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.cnf", "-out", "server.pem")
+    return tmp / "ca.pem"
+
+
+@pytest.fixture(scope="module")
+def https_story(host, git_story):
+    server, address, work, tmp = (git_story[k] for k in ("server", "address", "work", "tmp"))
+    token, wrong = "glpat-" + secrets.token_hex(16), "glpat-" + secrets.token_hex(16)
+    ca = make_test_ca(tmp, address)
+    system = os.environ.get("FLASK_NGINX_PIP_CA_BUNDLE") or "/etc/ssl/certs/ca-certificates.crt"
+    trusted = tmp / "bundle-with-test-ca.pem"  # what pip needs (the index), and the test CA
+    trusted.write_text(open(system).read().rstrip("\n") + "\n" + ca.read_text())
+    (tmp / "htpasswd").write_text(
+        f"{TOKEN_USER}:{{SHA}}{base64.b64encode(hashlib.sha1(token.encode()).digest()).decode()}\n")
+    (tmp / "nginx.conf").write_text(HTTPS_NGINX)
+
+    commit_version(work, "4.0.0", "v4")
+    publish(work, server, tmp)
+    for name in ("server.pem", "server.key", "htpasswd", "nginx.conf"):
+        assert server.run("install -d -m 0755 /srv/githttp").rc == 0
+        subprocess.run(["docker", "cp", str(tmp / name), f"{SERVER}:/srv/githttp/{name}"], check=True)
+    setup = server.run(HTTPS_SETUP)
+    assert setup.rc == 0, setup.stdout + setup.stderr
+    wait_for(lambda: server.run(f"ss -ltn | grep -q ':{HTTPS_PORT} '").rc == 0, 30)
+
+    def deploy(secret, bundle, *args):
+        return deploy_git(host, "v4", *args, variables={
+            "flask_nginx_app_git_repo": f"https://{TOKEN_USER}:{secret}@{address}:{HTTPS_PORT}{REPO_PATH.removeprefix('/srv/git')}",
+            "flask_nginx_package_index": {"ca_bundle": str(bundle)}})
+
+    host.run(f"systemctl stop {SAMPLER_UNIT}; rm -f /root/cmdlines")
+    assert host.run(f"systemd-run --quiet --unit={SAMPLER_UNIT} python3 -c {shlex.quote(CMDLINE_SAMPLER)}").rc == 0
+    try:
+        seen = {"token": token, "wrong": wrong, "before": git_story["commit"], "tag v4": deploy(token, trusted, "-vvv")}
+    finally:
+        host.run(f"systemctl stop {SAMPLER_UNIT}")
+    seen["processes"] = host.check_output("cat /root/cmdlines")
+    seen["files with the token"] = host.check_output(FILES_WITH.format(token=shlex.quote(token))).split()
+    seen["journal has the token"] = host.run(f"journalctl --no-pager -o cat | grep -qF {shlex.quote(token)}").rc == 0
+    seen["credentials"] = host.file(f"/etc/flask-nginx/{APP}/git-credentials")
+    seen["server log"] = server.check_output("cat /srv/githttp/access.log")
+    seen["wrong token"] = deploy(wrong, trusted)
+    seen["untrusted CA"] = deploy(token, system)
+    yield seen
+    server.run("systemctl stop flask-nginx-test-githttp")
+
+
+def test_a_tag_deploys_over_https_with_a_token_through_a_test_ca(https_story):
+    v4 = https_story["tag v4"]
+    assert v4["result"].returncode == 0, output(v4["result"])
+    assert v4["version"] == "4.0.0" and v4["current"] != https_story["before"]["current"]
+    # git fetched over https as the token's user (basic auth), not over ssh.
+    assert re.search(rf'^\S+ {TOKEN_USER} "POST /gitshop.git/git-upload-pack HTTP/1.1" 200$',
+                     https_story["server log"], re.MULTILINE), https_story["server log"]
+
+
+def test_the_token_never_shows_in_output_processes_or_readable_files(https_story):
+    token = https_story["token"]
+    text = output(https_story["tag v4"]["result"], tail=None)  # -vvv
+    assert " EXEC " in text and token not in text
+    # The sampler saw git at work on the https URL, and the token in no process's arguments.
+    processes = https_story["processes"]
+    assert re.search(r"git.* https://[^ ]*:8443/gitshop\.git", processes), processes[-3000:]
+    assert token not in processes
+    # One file holds it, root's alone; the journal does not.
+    assert https_story["files with the token"] == [f"/etc/flask-nginx/{APP}/git-credentials"]
+    credentials = https_story["credentials"]
+    assert (credentials.user, credentials.group, credentials.mode) == ("root", "root", 0o600)
+    assert not https_story["journal has the token"]
+
+
+def test_a_wrong_token_and_an_untrusted_ca_are_refused_and_the_release_keeps_serving(https_story):
+    v4 = https_story["tag v4"]
+    for case, said in (("wrong token", "Authentication failed"), ("untrusted CA", "certificate")):
+        failed = https_story[case]
+        text = output(failed["result"], tail=None)
+        assert failed["result"].returncode != 0, output(failed["result"])
+        assert "git could not check out v4" in text and said in text, output(failed["result"])
+        assert https_story["wrong"] not in text and https_story["token"] not in text
+        assert failed["current"] == v4["current"] and failed["version"] == "4.0.0"

@@ -763,6 +763,19 @@ def git_userinfo(url):
     return found.group(1) if found else ""
 
 
+def git_without_userinfo(url):
+    """URL without the credentials part of an http(s) git URL (https://host/... of
+    https://USER:TOKEN@host/...); any other URL as it is."""
+    return re.sub(r"^(https?://)[^/]+@", r"\1", url, flags=re.IGNORECASE)
+
+
+def git_origin(url):
+    """Scheme, host and port of an http(s) git URL with credentials (https://host:8443 of
+    https://USER:TOKEN@host:8443/...), or '' for a URL without them."""
+    found = re.match(r"(https?://)[^/]+@([^/]+)", url, re.IGNORECASE)
+    return found.group(1) + found.group(2) if found else ""
+
+
 def _git_over_ssh(url):
     return url.startswith("ssh://") or bool(re.match(r"[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:", url))
 
@@ -846,6 +859,11 @@ def fleet(v, c):
         # Credentials in an https URL (https://USER:TOKEN@host/...): never shown (tasks/app_git.yml
         # redacts them; the plan, which is shown, holds only whether there are any).
         "git_credentials": git_userinfo(v["flask_nginx_app_git_repo"]) != "",
+        # The URL git is given: without them. git gets them from a root-only file of the
+        # app (tasks/app_git.yml), never in its arguments, where a process list shows them.
+        "git_url": git_without_userinfo(v["flask_nginx_app_git_repo"]),
+        # The scheme, host and port that the credentials are for, and for nothing else.
+        "git_origin": git_origin(v["flask_nginx_app_git_repo"]),
         "git_source": next((h for h in app_hosts if h in c.get("play_hosts_all", [])), app_hosts[0] if app_hosts else host),
         # A release is complete with code and virtualenv on app hosts, code alone on load balancers.
         "release_marker": ".complete" if runs_app else ".code-complete",

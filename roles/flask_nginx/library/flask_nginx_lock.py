@@ -73,7 +73,7 @@ author: flask-nginx
 EXAMPLES = r"""
 - name: Take the deploy lock of the app
   flask_nginx_lock:
-    path: /var/lib/flask-nginx/shop/deploy.lock
+    path: /run/flask-nginx/shop/deploy.lock
     run: {id: 20250101T100000Z-1a2b3c4d, user: alice, host: ctl, playbook: deploy.yml}
   register: lock
 
