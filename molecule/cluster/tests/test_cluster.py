@@ -666,13 +666,16 @@ def test_an_app_host_that_stops_mid_rollout_stops_the_deploy_and_a_later_run_com
     """#25 item 8: a rolling deploy, one app host at a time, under load. app3 is stopped
     while app1 is out of rotation for its batch. The site keeps answering; the deploy stops
     before it drains app2, naming app3, with app1 on the new release, app2 on the old one,
-    both in rotation and their locks given back. With app3 started again (its lock was in
-    /run), the same deploy completes the rollout."""
+    both in rotation and their locks given back; app1 ran the pre-switch commands, and the
+    markers that say so are on the hosts that could be reached. With app3 started again (its
+    lock was in /run), the same deploy completes the rollout, without running the commands
+    again."""
     app1, dead = APPS[0], APPS[2]
     address = remote(app1).check_output("hostname -I").split()[0]
+    before = served_versions()
     # A longer drain (8 s) keeps app1 out while app3 stops.
-    extra = json.loads(release(tmp_path, "6"))
-    extra["flask_nginx_fleet"] = {"drain_seconds": 8}
+    plain = release(tmp_path, "6")
+    extra = {**json.loads(plain), "flask_nginx_fleet": {"drain_seconds": 8}}
     deploy = project_file("playbooks", "deploy.yml")
     with Load(lb_port, clients=4, seconds=600, keepalive=True, pause=0.02) as load, \
             ThreadPoolExecutor(max_workers=1) as pool:
@@ -694,7 +697,7 @@ def test_an_app_host_that_stops_mid_rollout_stops_the_deploy_and_a_later_run_com
     alive = {name: json.loads(remote(name).check_output(
         "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))["version"]
         for name in APPS[:2]}
-    assert alive == {app1: "6", APPS[1]: "2"}, alive
+    assert alive == {app1: "6", APPS[1]: before[APPS[1]]} and before[APPS[1]] != "6", (alive, before)
     assert lock_of(app1) is None and lock_of(APPS[1]) is None, "the stopped deploy kept a lock it could give back"
     upstream = remote(LB).file(UPSTREAM).content_string
     assert not [name for name in APPS[:2]
@@ -708,8 +711,10 @@ def test_an_app_host_that_stops_mid_rollout_stops_the_deploy_and_a_later_run_com
             ["docker", "exec", dead, "systemctl", "is-system-running", "--wait"],
             capture_output=True, text=True).stdout.strip() not in ("running", "degraded"):
         time.sleep(1)
-    completed = run_playbook(deploy, "-e", release(tmp_path, "6"))
+    runs = pre_switch_runs()
+    completed = run_playbook(deploy, "-e", plain)
     assert completed.returncode == 0, output(completed)
+    assert pre_switch_runs() == runs, "the pre-switch commands of release 6 ran again"
     assert served_versions() == {name: "6" for name in APPS}
     assert_all_in_rotation(lb_port)
     assert all(lock_of(name) is None for name in APPS)
