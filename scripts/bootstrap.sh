@@ -20,6 +20,10 @@ tools() { [ "$part" != machine ]; }
 machine() { [ "$part" != tools ]; }
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# A daemon started here outlives the suite: it must not inherit the suite's lock
+# files (scripts/test.sh holds them on fds 7-9), or it holds them forever and every
+# later run of the suite on this machine waits for them.
+as_daemon() { as_root "$@" 7>&- 8>&- 9>&-; }
 apt_updated=
 apt_install() {
   [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
@@ -87,7 +91,7 @@ if machine; then
       if [ -d /run/systemd/system ]; then
         as_root systemctl start docker
       else
-        as_root sh -c 'nohup dockerd >/var/log/flask-nginx-dockerd.log 2>&1 &'
+        as_daemon sh -c 'nohup dockerd >/var/log/flask-nginx-dockerd.log 2>&1 &'
       fi
       for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
       docker info >/dev/null 2>&1 || { echo "dockerd did not start" >&2; exit 1; }
@@ -126,7 +130,7 @@ if machine; then
         "Remap-debrep: file:deb_mirror*.gz /debian ; http://deb.debian.org/debian/" \
         "Remap-secdeb: security.debian.org deb.debian.org/debian-security ; http://deb.debian.org/debian-security/" \
         | as_root tee "$cache/apt-cacher-ng/acng.conf" >/dev/null
-      as_root apt-cacher-ng -c "$cache/apt-cacher-ng" ForeGround=0 || true
+      as_daemon apt-cacher-ng -c "$cache/apt-cacher-ng" ForeGround=0 || true
       for _ in $(seq 20); do proxy_answers && break; sleep 0.5; done
     fi
   fi

@@ -702,6 +702,10 @@ def test_an_app_host_that_stops_mid_rollout_stops_the_deploy_and_a_later_run_com
     upstream = remote(LB).file(UPSTREAM).content_string
     assert not [name for name in APPS[:2]
                 if marked_down(remote(name).check_output("hostname -I").split()[0])], upstream
+    # app1 ran the pre-switch commands of release 6; the hosts that could be reached remember.
+    six = remote(app1).file("/opt/shop/current").linked_to.rsplit("/", 1)[1]
+    marker = f"/var/lib/flask-nginx/shop/pre-switch/{six}"
+    assert [name for name in APPS[:2] if remote(name).file(marker).exists] == APPS[:2], marker
     last = json.loads(remote(APPS[1]).check_output("tail -n 1 /var/lib/flask-nginx/shop/history.jsonl"))
     assert (last["kind"], last["result"]) == ("deploy", "failed") and f"{dead} cannot be reached" in last["message"], last
 
@@ -711,6 +715,8 @@ def test_an_app_host_that_stops_mid_rollout_stops_the_deploy_and_a_later_run_com
             ["docker", "exec", dead, "systemctl", "is-system-running", "--wait"],
             capture_output=True, text=True).stdout.strip() not in ("running", "degraded"):
         time.sleep(1)
+    # Stopped before the markers were written, app3 has none: the others' count.
+    assert not remote(dead).file(marker).exists, f"{dead} was still up when the markers were written"
     runs = pre_switch_runs()
     completed = run_playbook(deploy, "-e", plain)
     assert completed.returncode == 0, output(completed)
