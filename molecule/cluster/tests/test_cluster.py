@@ -545,11 +545,11 @@ def release(tmp_path, version, in_settings=False, **files):
     return json.dumps({**settings, "flask_nginx_app_src": str(source)})
 
 
-def served_versions():
-    """The version each app host's Gunicorn serves, asked on the host itself."""
+def served_versions(names=APPS):
+    """The version each app host of NAMES serves, asked of its Gunicorn on the host itself."""
     return {name: json.loads(remote(name).check_output(
         "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))["version"]
-        for name in APPS}
+        for name in names}
 
 
 def assert_all_in_rotation(lb_port):
@@ -694,9 +694,7 @@ def test_an_app_host_that_stops_mid_rollout_stops_the_deploy_and_a_later_run_com
     assert (f"the deploy stops before draining {APPS[1]}: {dead} cannot be reached" in text
             and "Bring the host back and run the deploy again" in text), output(stopped)
     assert during["ok"] > 100 and during["failed"] == 0, during
-    alive = {name: json.loads(remote(name).check_output(
-        "curl -fsS -H 'Host: shop.test' http://$(hostname -I | cut -d' ' -f1):8000/api/info"))["version"]
-        for name in APPS[:2]}
+    alive = served_versions(APPS[:2])
     assert alive == {app1: "6", APPS[1]: before[APPS[1]]} and before[APPS[1]] != "6", (alive, before)
     assert lock_of(app1) is None and lock_of(APPS[1]) is None, "the stopped deploy kept a lock it could give back"
     upstream = remote(LB).file(UPSTREAM).content_string
