@@ -28,6 +28,7 @@ FILE_PHASES = {
     "tasks/app_build.yml": FILES,
     "tasks/python.yml": VIRTUALENVS,
     "tasks/app_venv.yml": VIRTUALENVS,
+    "tasks/fleet_wheels.yml": VIRTUALENVS,  # the build host's wheels, brought to the others
     "tasks/app_startcheck.yml": CHECKS,
     "tasks/app_pre_switch.yml": SERVICES,
     "tasks/app_commands.yml": SERVICES,

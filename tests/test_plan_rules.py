@@ -378,7 +378,7 @@ def test_uv_and_gunicorn_are_installed_only_where_the_markers_differ():
     fresh = python({"uv_marker": None, "gunicorn_marker": None})
     assert fresh == {"installer": "uv", "gunicorn_packages": packages, "install_uv": True, "install_gunicorn": True,
                      "pip_env": PIP_ENV, "uv_env": {**UV_ENV, "UV_NATIVE_TLS": "1"}, "ca_file": "",
-                     "app_install": "requirements", "app_packaging": PACKAGING}
+                     "app_install": "requirements", "app_packaging": PACKAGING, "build_from": "", "uv_args": [], "build_env": {}}
     same = python({"uv_marker": f"{uv}\n", "gunicorn_marker": " ".join(packages) + "\n"})
     assert not same["install_uv"] and not same["install_gunicorn"]
     assert python({"uv_marker": "0.1.0\n", "gunicorn_marker": " ".join(packages)})["install_uv"]

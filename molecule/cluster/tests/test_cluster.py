@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+import tomllib
 import http.client
 from concurrent.futures import ThreadPoolExecutor
 
@@ -57,6 +58,122 @@ def test_app_hosts_run_gunicorn_on_their_private_address_without_nginx():
         assert app.socket(f"tcp://{address}:8000").is_listening
         assert not app.socket("tcp://0.0.0.0:8000").is_listening
         assert not app.package("nginx").is_installed
+
+
+BUILD = "/var/lib/flask-nginx/shop/fleet-build"
+WHEELS = "/var/lib/flask-nginx/shop/wheels"
+VERSIONS = ("python3 -c 'import importlib.metadata as m, json; "
+            "print(json.dumps(sorted((d.metadata[\"Name\"].lower(), d.version) for d in m.distributions())))'")
+
+
+def wheel_sums(app, folder):
+    """{wheel file name: sha256} of every wheel under FOLDER on APP."""
+    out = app.check_output(f"find {folder} -name '*.whl' -exec sha256sum {{}} + | sort")
+    return {os.path.basename(path): digest for digest, path in (line.split() for line in out.splitlines())}
+
+
+def test_one_build_for_the_fleet_app3_installs_the_wheels_of_app1_with_no_index():
+    app1, app2, app3 = (remote(name) for name in APPS)
+    # app3's index (molecule.yml) answers nothing: it could not have installed from it.
+    assert app3.run("curl -sS --max-time 3 -o /dev/null http://192.0.2.1:9/simple/").rc != 0
+    sets = app1.check_output(f"ls {BUILD}").split()
+    assert "uv-0.13.9" in sets and [s for s in sets if s.startswith("gunicorn-")], sets
+    assert [s for s in sets if s.startswith("release-")], sets
+    # Identical bits: each wheel app3 holds is one app1 built, byte for byte (app3 keeps
+    # the wheels of the last build it took, the release's).
+    built, taken = wheel_sums(app1, BUILD), wheel_sums(app3, WHEELS)
+    assert taken and {name: built.get(name) for name in taken} == taken, (taken, built)
+    # The same versions in the release's virtualenv and in Gunicorn's, on both hosts.
+    for venv, package in (("/opt/shop/current/venv", "flask"), ("/opt/shop/gunicorn", "gunicorn")):
+        ours, theirs = (json.loads(app.check_output(f"{venv}/bin/{VERSIONS}")) for app in (app1, app3))
+        assert ours == theirs and package in [name for name, _ in ours], (venv, ours, theirs)
+    # app2, another platform, builds from its index for itself, and nobody takes its build.
+    assert not app2.file(WHEELS).exists and not app2.file(BUILD).exists
+    assert not app1.file(WHEELS).exists
+
+
+# A second app, packaged by pyproject.toml and uv.lock (the default scenario's packaged
+# app), on the fleet: app3 installs its locked versions from app1's build, with no index.
+PACKAGED = {"flask_nginx_app_name": "packaged", "flask_nginx_server_names": ["packaged.test"],
+            "flask_nginx_gunicorn": {"port": 8002}, "flask_nginx_app_env": {}, "flask_nginx_timers": [],
+            "flask_nginx_pre_switch_commands": [], "flask_nginx_post_switch_commands": []}
+
+
+def packaged_copy(tmp_path, name, **files):
+    source = tmp_path / name
+    source.mkdir()
+    for kept in ("app.py", "pyproject.toml", "uv.lock"):
+        shutil.copy(project_file("molecule", "default", "packaged_app", kept), source / kept)
+    for file, text in files.items():
+        (source / file).write_text(text)
+    return json.dumps({**PACKAGED, "flask_nginx_app_src": str(source)})
+
+
+def packaged_versions(name):
+    """What the packaged app's virtualenv holds on app host NAME, asked of its Gunicorn there."""
+    return json.loads(remote(name).check_output(
+        "curl -fsS -H 'Host: packaged.test' http://$(hostname -I | cut -d' ' -f1):8002/versions"))
+
+
+def locked_versions():
+    with open(project_file("molecule", "default", "packaged_app", "uv.lock"), "rb") as lock:
+        return {p["name"]: p["version"] for p in tomllib.load(lock)["package"] if "registry" in p["source"]}
+
+
+@pytest.fixture(scope="module")
+def packaged_fleet(tmp_path_factory):
+    return run_playbook(project_file("playbooks", "site.yml"), "-e", packaged_copy(tmp_path_factory.mktemp("packaged"), "v1"))
+
+
+def test_a_locked_app_gets_exactly_its_lock_on_every_app_host_the_one_without_an_index_too(packaged_fleet, lb_port):
+    assert packaged_fleet.returncode == 0, output(packaged_fleet)
+    locked = locked_versions()
+    for name in APPS:
+        found = packaged_versions(name)
+        assert {package: found.get(package) for package in locked} == locked, name
+    status, body = get(lb_port, "/versions", {"Host": "packaged.test"})
+    assert status == 200 and json.loads(body)["flask"] == locked["flask"]
+    # app3 built the project itself from the release's code, with the build backend app1 brought.
+    assert [w for w in wheel_sums(remote(APPS[2]), "/var/lib/flask-nginx/packaged/wheels") if w.startswith("setuptools-")]
+
+
+def test_a_wheel_of_the_build_that_does_not_match_the_lock_fails_before_the_switch(packaged_fleet, tmp_path):
+    """The host that takes the build checks the lock's hashes itself: a wheel of app1's build
+    altered after it was made fails app3's deploy before its switch, naming the package, and
+    app3 keeps serving its release; with the build made again, app3 deploys."""
+    assert packaged_fleet.returncode == 0, output(packaged_fleet)
+    app1, app3 = remote(APPS[0]), remote(APPS[2])
+    site, settings = project_file("playbooks", "site.yml"), packaged_copy(tmp_path, "v2", NOTE=f"v2 {time.time()}\n")  # a release app3 never had
+    first = run_playbook(site, "-e", settings, "--limit", f"{LB},{APPS[0]},{APPS[1]}")
+    assert first.returncode == 0, output(first)
+    release = os.path.basename(app1.file("/opt/packaged/current").linked_to)
+    before = app3.file("/opt/packaged/current").linked_to
+    assert not before.endswith(release)
+    # app1 makes the set of this release as the role has it made (tasks/fleet_wheels.yml), and
+    # one wheel is altered there afterwards.
+    build = "/var/lib/flask-nginx/packaged/fleet-build"
+    spec = [{"name": f"release-{release}-uv_lock", "kind": "release", "release": release,
+             "app": f"/opt/packaged/releases/{release}/app", "install": "uv_lock",
+             "requirements": "requirements.txt", "uv": "/opt/flask-nginx/uv/bin/uv"}]
+    subprocess.run(["docker", "cp", project_file("roles", "flask_nginx", "files", "fleet_wheels.py"),
+                    f"{APPS[0]}:/root/fleet_wheels.py"], check=True, capture_output=True)
+    app1.check_output(f"PIP_CERT=/etc/flask-nginx/packaged/pip-ca.pem python3 /root/fleet_wheels.py {build} {build}/.test.tar "
+                      f"'{json.dumps(spec)}'")
+    app1.check_output(f"cd {build}/release-{release}-uv_lock && python3 -c \"import glob, zipfile; "
+                      f"zipfile.ZipFile(glob.glob('flask-*.whl')[0], 'a').writestr('extra.txt', 'x')\"")
+    try:
+        refused = run_playbook(site, "-e", settings, "--limit", APPS[2])
+        assert refused.returncode != 0
+        said = output(refused, tail=None)
+        assert f"release {release} of packaged could not be built; the current release keeps serving" in said, output(refused)
+        assert re.search(r"(?i)hash mismatch for .?flask", said), output(refused)
+        assert app3.file("/opt/packaged/current").linked_to == before
+        assert packaged_versions(APPS[2])["flask"] == locked_versions()["flask"]
+    finally:
+        app1.check_output(f"rm -rf {build}/release-{release}-uv_lock {build}/.test.tar /root/fleet_wheels.py")
+    again = run_playbook(site, "-e", settings, "--limit", APPS[2])
+    assert again.returncode == 0, output(again)
+    assert app3.file("/opt/packaged/current").linked_to.endswith(release)
 
 
 def test_the_load_balancer_holds_the_static_files_and_no_code(host):

@@ -97,6 +97,19 @@ def release_story(host, tmp_path_factory, app_source):
     # Back to the configured source: v1 is current already, nothing to do for the shop.
     back = converge_shop(*limit)
     seen["back"] = {"result": back, "current": current_release(host)}
+
+    # A change of settings alone (v1's code stays live), then rollback.yml: it undoes that
+    # change, with the same code, and leaves the shop as shop.yml has it.
+    only = converge_shop("-e", json.dumps({"flask_nginx_app_env": {**SHOP_ENV, "APP_VERSION": "1b"}}), *limit)
+    seen["settings only"] = {"result": only, "current": current_release(host),
+                             "version": http.served_version("1b") if only.returncode == 0 else None}
+    undo = run_playbook(project_file("playbooks", "rollback.yml"), "-e", json.dumps({
+        "flask_nginx_app_name": APP, "flask_nginx_server_names": ["shop.test"],
+        "flask_nginx_workers": [{"name": "jobs", "command": "flask --app app worker"}]}), *limit)
+    seen["settings back"] = {"result": undo, "current": current_release(host),
+                             "version": http.served_version("1") if undo.returncode == 0 else None,
+                             "left": host.file(f"{seen['v1']}/app.env.previous").exists,
+                             "history": host.file(f"/var/lib/flask-nginx/{APP}/history.jsonl").content_string}
     return seen
 
 
@@ -118,6 +131,22 @@ def test_deploy_v2_then_roll_back_to_v1(release_story):
 
     assert back["result"].returncode == 0, output(back["result"])
     assert back["current"] == v1
+
+
+def test_a_change_of_settings_alone_is_undone_by_rollback_with_the_same_code(release_story):
+    """rollback.yml after a change of settings alone puts back the settings the release had
+    before it, and the release stays (there was no other code to go back to); the change
+    undone is forgotten, so the next rollback goes to the previous release; the history says so."""
+    only, back = release_story["settings only"], release_story["settings back"]
+    assert only["result"].returncode == 0, output(only["result"])
+    assert only["current"] == release_story["v1"] and only["version"] == "1b"
+    assert back["result"].returncode == 0, output(back["result"])
+    assert back["current"] == release_story["v1"] and back["version"] == "1"
+    assert not back["left"]
+    last = json.loads(back["history"].strip().splitlines()[-1])
+    assert (last["kind"], last["result"], last["release"]) == ("rollback", "ok", os.path.basename(release_story["v1"]))
+    assert last["message"] == "the settings before the last change of settings alone"
+    assert SHOP_ENV["SECRET_KEY"] not in output(back["result"], tail=None) + back["history"]
 
 
 def test_new_settings_that_do_not_load_never_go_live(release_story):

@@ -540,6 +540,12 @@ RULES = [
                       "(flask_nginx_fleet.app_hosts) but no group of this name, so every host would run the public "
                       "Nginx, the app hosts too. Name the inventory's group of load balancers (its groups: "
                       f"{', '.join(_inventory_groups(c)) or 'none'})"),
+    Rule("flask_nginx_build_host",
+         lambda v, c: v["flask_nginx_build_host"] == ""
+         or v["flask_nginx_build_host"] in c["groups"].get(v["flask_nginx_fleet.app_hosts"], [c["host"]]),
+         lambda v, c: "empty (the first app host) or a host of the app-host group "
+                      f"{v['flask_nginx_fleet.app_hosts']} (flask_nginx_fleet.app_hosts): "
+                      f"{', '.join(c['groups'].get(v['flask_nginx_fleet.app_hosts'], [c['host']]))}"),
     Rule("flask_nginx_firewall.ssh_port", _range("flask_nginx_firewall.ssh_port", 0, 65535),
          "0 (the port Ansible connects to, else 22) or a TCP port up to 65535"),
     Rule("flask_nginx_firewall.allow_tcp",
@@ -997,21 +1003,36 @@ def packages(v, c, host, tls_plan):
     return {"wanted": wanted}
 
 
-def python(v, c, host):
-    """What builds the virtualenvs (flask_nginx_python_installer), and what this run installs:
-    uv, and Gunicorn's packages, where the probe found another version (or none) in their
-    markers. The markers hold versions, not names: a revert to an older pin installs again."""
-    files = _get(c, "probe", "files", default={}) or {}
-    installer, runs_app = v["flask_nginx_python_installer"], host["runs_app"]
-    # gevent only for its worker class, with Gunicorn's `gevent` extra (its gevent worker
-    # imports `packaging`).
-    gunicorn = ([f"gunicorn[gevent]=={v['flask_nginx_gunicorn.version']}", f"gevent=={c['__flask_nginx_gevent_version']}"]
-                if v["flask_nginx_gunicorn.worker_class"] == "gevent" else [f"gunicorn=={v['flask_nginx_gunicorn.version']}"])
-    index, ca_file = v["flask_nginx_package_index"], c["__flask_nginx_pip_ca_file"]
-    # The same index, CA bundle and proxy for both installers. Without a bundle uv trusts
-    # the system's store (as Debian's pip does), not its own; it never downloads a Python
-    # (the system's python3 is the one); files are copied out of its cache, so that deleting
-    # the cache never breaks a release.
+def _platform(c, name):
+    """What a host's wheels fit: its distribution, major version and architecture (None unknown)."""
+    facts = _get(c["hostvars"].get(name, {}), "ansible_facts", default={}) or {}
+    found = tuple(facts.get(k) for k in ("distribution", "distribution_major_version", "architecture"))
+    return found if all(found) else None
+
+
+def build_host(v, c, host):
+    """The app host whose build of a release this one installs (flask_nginx_build_host, by
+    default the first app host), or this host itself. Wheels fit a platform, so a host of
+    another distribution, version or architecture than the build host takes the build of
+    the first app host of its own platform; a host whose platform is not known (its facts
+    could not be learned: tasks/plan.yml asks the app hosts a limited run does not visit)
+    builds for itself."""
+    me, app_hosts = host["name"], host["app_hosts"]
+    if not host["runs_app"] or len(app_hosts) < 2:
+        return me
+    mine = _platform(c, me)
+    if mine is None:
+        return me
+    chosen = v["flask_nginx_build_host"] or app_hosts[0]
+    return next((h for h in unique([chosen] + app_hosts) if _platform(c, h) == mine), me)
+
+
+def installer_env(index, ca_file):
+    """The environment of pip and uv for the package index INDEX (flask_nginx_package_index):
+    the same index, CA bundle and proxy for both installers. Without a bundle uv trusts the
+    system's store (as Debian's pip does), not its own; it never downloads a Python (the
+    system's python3 is the one); files are copied out of its cache, so that deleting the
+    cache never breaks a release."""
     pip_env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
     uv_env = {"UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy", "UV_NO_CONFIG": "1"}
     if index["url"]:
@@ -1024,10 +1045,50 @@ def python(v, c, host):
         uv_env["UV_NATIVE_TLS"] = "1"
     if index["proxy"]:
         pip_env["PIP_PROXY"] = uv_env["HTTPS_PROXY"] = uv_env["HTTP_PROXY"] = index["proxy"]
+    return pip_env, uv_env
+
+
+def build_host_index(v, c, builder):
+    """The package index of the build host, from its own variables (its inventory's), else ours:
+    what it builds from, also when this run does not visit it."""
+    given = c["hostvars"].get(builder, {}).get("flask_nginx_package_index")
+    if not isinstance(given, dict):
+        return v["flask_nginx_package_index"]
+    return merged(given, groups(c["options"])["flask_nginx_package_index"])
+
+
+def python(v, c, host):
+    """What builds the virtualenvs (flask_nginx_python_installer), and what this run installs:
+    uv, and Gunicorn's packages, where the probe found another version (or none) in their
+    markers. The markers hold versions, not names: a revert to an older pin installs again."""
+    files = _get(c, "probe", "files", default={}) or {}
+    installer, runs_app = v["flask_nginx_python_installer"], host["runs_app"]
+    # gevent only for its worker class, with Gunicorn's `gevent` extra (its gevent worker
+    # imports `packaging`).
+    gunicorn = ([f"gunicorn[gevent]=={v['flask_nginx_gunicorn.version']}", f"gevent=={c['__flask_nginx_gevent_version']}"]
+                if v["flask_nginx_gunicorn.worker_class"] == "gevent" else [f"gunicorn=={v['flask_nginx_gunicorn.version']}"])
+    index, ca_file = v["flask_nginx_package_index"], c["__flask_nginx_pip_ca_file"]
+    pip_env, uv_env = installer_env(index, ca_file)
     install = app_install(v)
     # uv.lock is read by uv alone, whatever builds the rest; a git app's lock is found later.
     needs_uv = installer == "uv" or install in ("uv_lock", "auto")
+    # One build for the fleet: a host that takes another's build installs its wheels alone
+    # and never asks an index (tasks/fleet_wheels.yml brings them).
+    builder = build_host(v, c, host)
+    build_from = "" if builder == host["name"] else builder
+    if build_from:
+        wheels = c["__flask_nginx_fleet_wheels_dir"]
+        pip_env.update({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels})
+        # Not through uv's cache: it would take a wheel it unpacked before under the same
+        # name without checking the file's hash against the lock again.
+        uv_env.update({"UV_FIND_LINKS": wheels, "UV_NO_CACHE": "1"})
     return {"installer": installer, "gunicorn_packages": gunicorn, "pip_env": pip_env, "uv_env": uv_env,
+            # The app host whose build this host installs ("" = this host builds, from the index).
+            "build_from": build_from,
+            # uv has no variable for --no-index: its installs take these arguments.
+            "uv_args": ["--no-index"] if build_from else [],
+            # What pip on the build host makes this host's wheels with (its own index).
+            "build_env": installer_env(build_host_index(v, c, build_from), ca_file)[0] if build_from else {},
             "app_install": install, "app_packaging": [list(pair) for pair in app_packaging(v)],
             # The index's CA bundle on the host ('' = none): pip, uv and git over https trust it.
             "ca_file": ca_file if index["ca_bundle"] else "",
@@ -1491,7 +1552,7 @@ def make_plan(values, options, context, stage="host"):
     the role's constants and tables (vars/), and from stage `host` on: probe, cert_names,
     renewal_conf, ipv4. Returns (plan, refusals)."""
     v = coerce(values, options)
-    c = {**context, "p": context["__flask_nginx_patterns"]}
+    c = {**context, "p": context["__flask_nginx_patterns"], "options": options}
     plan = {"vars": {name: v[name] for name in typed_options(options) if name in v}}
     refused = type_refusals(values, v, options) or refusals(v, c)
     if refused or stage == "rules":
@@ -1600,7 +1661,7 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
              "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit", "__flask_nginx_cache_file",
              "__flask_nginx_metrics_markers", "__flask_nginx_uv_version", "__flask_nginx_gevent_version",
-             "__flask_nginx_pip_ca_file")
+             "__flask_nginx_pip_ca_file", "__flask_nginx_fleet_wheels_dir")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
           "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",

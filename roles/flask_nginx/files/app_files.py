@@ -131,12 +131,14 @@ def pack(entries, static=None):
     finally:
         os.umask(old)
     digest = hashlib.sha256()
+    packed = 0
     try:
         with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w:gz") as archive:
             for rel, real, mode, data in contents(entries):
                 digest_of(digest, rel, mode, data)
                 if not selected(rel, static):
                     continue
+                packed += 1
                 info = tarfile.TarInfo(rel)
                 info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "root", "root"
                 info.mtime = int(os.stat(real).st_mtime)
@@ -146,6 +148,12 @@ def pack(entries, static=None):
                 else:
                     info.size = len(data)
                     archive.addfile(info, io.BytesIO(data))
+            if not packed and static is not None:
+                # An app with no static files still gives a load balancer a directory to
+                # serve from (an empty archive is not one that can be unpacked).
+                info = tarfile.TarInfo(static.strip("/") or ".")
+                info.type, info.mode, info.uname, info.gname = tarfile.DIRTYPE, 0o755, "root", "root"
+                archive.addfile(info)
     except BaseException:
         os.unlink(path)
         raise
