@@ -42,3 +42,18 @@ def test_a_release_whose_code_the_build_host_lacks_is_refused_naming_it_and_leav
     assert "release abc123 has no code on this host" in result.stderr and "flask_nginx_build_host" in result.stderr
     assert sorted(p.name for p in build.iterdir() if not p.name.startswith(".pip")) == [".lock"]
     assert not (build / ".to-app3.tar").exists()
+
+
+def test_the_sets_of_releases_the_build_host_no_longer_keeps_go(tmp_path):
+    build, releases = tmp_path / "build", tmp_path / "releases"
+    (releases / "bbb222" / "app").mkdir(parents=True)
+    (releases / "bbb222" / "app" / "app.py").write_text("")
+    for name in ("release-aaa111-requirements", "release-bbb222-requirements", "gunicorn-abc"):
+        (build / name).mkdir(parents=True)
+        (build / name / ".complete").write_text("")
+    sets = [{"name": "release-bbb222-requirements", "kind": "release", "release": "bbb222",
+             "app": str(releases / "bbb222" / "app"), "install": "requirements", "requirements": "r.txt", "uv": "uv"}]
+    result = run(build, build / ".to-app3.tar", sets)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in build.iterdir() if not p.name.startswith(".")) == [
+        "gunicorn-abc", "release-bbb222-requirements"]

@@ -176,6 +176,24 @@ def test_a_wheel_of_the_build_that_does_not_match_the_lock_fails_before_the_swit
     assert app3.file("/opt/packaged/current").linked_to.endswith(release)
 
 
+def test_rollback_undoes_a_change_of_settings_alone_on_the_fleet_and_the_load_balancer_keeps_its_release(lb_port):
+    """Settings alone change on every app host (the converge's code stays), then rollback.yml:
+    each app host serves its settings from before again, the load balancer (no app, so no
+    settings) keeps the release it serves and succeeds, and every app host is in rotation."""
+    lb_release = remote(LB).file("/opt/shop/current").linked_to
+    releases = {name: remote(name).file("/opt/shop/current").linked_to for name in APPS}
+    changed = run_playbook(project_file("playbooks", "site.yml"), "-e",
+                           json.dumps({"flask_nginx_app_env": {"APP_NAME": "shop", "APP_VERSION": "settings-only"}}))
+    assert changed.returncode == 0, output(changed)
+    assert set(served_versions().values()) == {"settings-only"}
+    undone = run_playbook(project_file("playbooks", "rollback.yml"))
+    assert undone.returncode == 0, output(undone)
+    assert set(served_versions().values()) == {"1"}
+    assert {name: remote(name).file("/opt/shop/current").linked_to for name in APPS} == releases
+    assert remote(LB).file("/opt/shop/current").linked_to == lb_release
+    assert_all_in_rotation(lb_port)
+
+
 def test_the_load_balancer_holds_the_static_files_and_no_code(host):
     """Nginx on the load balancer needs the release's static files, and it faces the Internet:
     nothing else of the app's code goes there. The app hosts have the code."""

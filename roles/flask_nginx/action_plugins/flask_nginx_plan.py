@@ -1087,8 +1087,9 @@ def python(v, c, host):
             "build_from": build_from,
             # uv has no variable for --no-index: its installs take these arguments.
             "uv_args": ["--no-index"] if build_from else [],
-            # What pip on the build host makes this host's wheels with (its own index).
-            "build_env": installer_env(build_host_index(v, c, build_from), ca_file)[0] if build_from else {},
+            # What pip and uv on the build host make this host's wheels with (its own index).
+            "build_env": dict(pair for env in installer_env(build_host_index(v, c, build_from), ca_file) for pair in env.items())
+            if build_from else {},
             "app_install": install, "app_packaging": [list(pair) for pair in app_packaging(v)],
             # The index's CA bundle on the host ('' = none): pip, uv and git over https trust it.
             "ca_file": ca_file if index["ca_bundle"] else "",

@@ -13,7 +13,7 @@ A set is {"name": ..., "kind": ...}, where kind is:
 - "release": what the app's release needs, by "install" (the way tasks/app_venv.yml
   installs it): the requirements file ("requirements", hashes checked), the project and
   its dependencies ("project"), or the versions of uv.lock ("uv_lock", exported by uv
-  with their hashes), each with the project's build backend, so that a host without an
+  with their hashes; a lock out of date is refused), each with the project's build backend, so that a host without an
   index can build the project from the release's code. The release's code must be on this
   host ("app" names it): the build host gets a release before, or with, the hosts that
   take its build (a set needs the code alone, not the build host's own virtualenv).
@@ -21,7 +21,8 @@ A set is {"name": ..., "kind": ...}, where kind is:
 The index, its CA bundle and proxy come from the environment (PIP_*), never from the
 command line. pip is the system Python's, in a virtualenv of its own under BUILD_DIR.
 Sets are made in a temporary directory and renamed when complete, under a lock, so a
-failure or a second run at the same time never leaves half a set.
+failure or a second run at the same time never leaves half a set; the sets of releases
+that this host no longer keeps go.
 """
 import fcntl
 import json
@@ -79,13 +80,28 @@ def make_set(spec, pip, dest):
             return
         if install == "uv_lock":
             lock = os.path.join(dest, "uv-lock-requirements.txt")
-            run([spec["uv"], "export", "--frozen", "--no-dev", "--no-emit-project", "--format", "requirements-txt",
+            # --locked: a lock that no longer fits pyproject.toml is refused here, as the build
+            # host's own install refuses it (the hosts that take the build read it --frozen).
+            run([spec["uv"], "export", "--locked", "--no-dev", "--no-emit-project", "--format", "requirements-txt",
                  "--project", src, "--output-file", lock, "--quiet"], env={**os.environ, "UV_NO_CONFIG": "1"})
             run(wheel + ["--no-deps", "--requirement", lock], cwd=src)
             os.remove(lock)
         else:
             run(wheel + [src], cwd=src)
         run(wheel + build_requires(src))
+
+
+def prune(build_dir, sets):
+    """Remove the sets of releases this host no longer keeps (flask_nginx_releases_keep)."""
+    for spec in sets:
+        if spec["kind"] != "release":
+            continue
+        kept = set(os.listdir(os.path.dirname(os.path.dirname(spec["app"]))))
+        for name in os.listdir(build_dir):
+            parts = name.split("-")
+            if parts[0] == "release" and len(parts) > 2 and parts[1] not in kept:
+                shutil.rmtree(os.path.join(build_dir, name), ignore_errors=True)
+        return
 
 
 def main(build_dir, archive, sets_json):
@@ -111,6 +127,7 @@ def main(build_dir, archive, sets_json):
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             built.append(spec["name"])
+        prune(build_dir, sets)
         wheels = 0
         fd, tmp = tempfile.mkstemp(prefix=".out-", dir=build_dir)
         os.close(fd)
