@@ -1076,7 +1076,10 @@ def python(v, c, host):
     # and never asks an index (tasks/fleet_wheels.yml brings them).
     builder = build_host(v, c, host)
     build_from = "" if builder == host["name"] else builder
+    build_env = {}
     if build_from:
+        build_pip_env, build_uv_env = installer_env(build_host_index(v, c, build_from), ca_file)
+        build_env = {**build_pip_env, **build_uv_env}
         wheels = c["__flask_nginx_fleet_wheels_dir"]
         pip_env.update({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels})
         # Not through uv's cache: it would take a wheel it unpacked before under the same
@@ -1088,8 +1091,7 @@ def python(v, c, host):
             # uv has no variable for --no-index: its installs take these arguments.
             "uv_args": ["--no-index"] if build_from else [],
             # What pip and uv on the build host make this host's wheels with (its own index).
-            "build_env": dict(pair for env in installer_env(build_host_index(v, c, build_from), ca_file) for pair in env.items())
-            if build_from else {},
+            "build_env": build_env,
             "app_install": install, "app_packaging": [list(pair) for pair in app_packaging(v)],
             # The index's CA bundle on the host ('' = none): pip, uv and git over https trust it.
             "ca_file": ca_file if index["ca_bundle"] else "",
