@@ -100,6 +100,9 @@ def refused(name, value):
 DNS01 = {"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com", "flask_nginx_acme_challenge": "dns-01",
        "flask_nginx_acme_dns_server": "192.0.2.53", "flask_nginx_acme_dns_tsig_key_name": "acme-update.",
        "flask_nginx_acme_dns_tsig_secret": "c2VjcmV0LXNlY3JldA=="}
+# A provider's plugin needs none of the TSIG variables.
+CLOUDFLARE = {"flask_nginx_tls_mode": "acme", "flask_nginx_acme_email": "ops@example.com", "flask_nginx_acme_challenge": "dns-01",
+              "flask_nginx_acme_dns_plugin": "cloudflare", "flask_nginx_acme_dns_credentials": {"api_token": "t0ken-v4lue"}}
 BAD = {
     "workers-not-an-int": ({"flask_nginx_gunicorn_workers": "many"}, argspec("flask_nginx_gunicorn_workers")),
     # A plain string passes the spec (a list type splits it for the check) but not the rule.
@@ -177,6 +180,24 @@ BAD = {
                                 'flask_nginx_acme_dns_tsig_secret = "(hidden, 11 characters)" is refused'),
     "dns01-propagation-too-long": (DNS01 | {"flask_nginx_acme_dns_propagation_seconds": 3601},
                                    refused("flask_nginx_acme_dns_propagation_seconds", 3601)),
+    # A provider's plugin: its credentials by key; a refusal names the keys, never a value.
+    "dns-plugin-unknown": (CLOUDFLARE | {"flask_nginx_acme_dns_plugin": "route53"},
+                           choices("flask_nginx_acme_dns_plugin", "route53")),
+    "dns-credentials-missing": (CLOUDFLARE | {"flask_nginx_acme_dns_credentials": {}},
+                                refused("flask_nginx_acme_dns_credentials", [])),
+    "dns-credentials-prefixed": (CLOUDFLARE | {"flask_nginx_acme_dns_credentials": {"dns_cloudflare_api_token": "t0ken-v4lue"}},
+                                 refused("flask_nginx_acme_dns_credentials", ["dns_cloudflare_api_token"])),
+    "dns-credentials-two-ways": (CLOUDFLARE | {"flask_nginx_acme_dns_credentials": {"api_token": "t0ken-v4lue", "email": "a@b.c"}},
+                                 refused("flask_nginx_acme_dns_credentials", ["api_token", "email"])),
+    "dns-credentials-half-a-set": (CLOUDFLARE | {"flask_nginx_acme_dns_plugin": "ovh",
+                                                 "flask_nginx_acme_dns_credentials": {"endpoint": "ovh-eu"}},
+                                   refused("flask_nginx_acme_dns_credentials", ["endpoint"])),
+    "dns-credentials-newline": (CLOUDFLARE | {"flask_nginx_acme_dns_credentials": {"api_token": "t0ken-v4lue\ndns_x = y"}},
+                                refused("flask_nginx_acme_dns_credentials", ["api_token"])),
+    "dns-credentials-with-rfc2136": (DNS01 | {"flask_nginx_acme_dns_credentials": {"token": "t0ken-v4lue"}},
+                                     refused("flask_nginx_acme_dns_credentials", ["token"])),
+    "dns-credentials-not-a-dict": (CLOUDFLARE | {"flask_nginx_acme_dns_credentials": "t0ken-v4lue"},
+                                   argspec("flask_nginx_acme_dns_credentials")),
     "issuer-not-a-load-balancer": ({"flask_nginx_acme_issuer": "elsewhere"}, refused("flask_nginx_acme_issuer", "elsewhere")),
     "access-log-format-xml": ({"flask_nginx_logs": {"format": "xml"}}, choices("flask_nginx_logs.format", "xml")),
     "log-keep-0": ({"flask_nginx_logs": {"keep": 0}}, refused("flask_nginx_logs.keep", 0)),
@@ -234,6 +255,12 @@ GOOD = {
     "int-given-as-string": {"flask_nginx_gunicorn": {"keepalive": "90"}},
     # dns-01 allows wildcard names.
     "dns01-wildcard": DNS01 | {"flask_nginx_server_names": ["example.com", "*.example.com"]},
+    "dns-cloudflare-token": CLOUDFLARE | {"flask_nginx_server_names": ["example.com", "*.example.com"]},
+    "dns-cloudflare-global-key": CLOUDFLARE | {"flask_nginx_acme_dns_credentials": {"email": "ops@example.com", "api_key": "k3y"}},
+    "dns-linode-with-version": CLOUDFLARE | {"flask_nginx_acme_dns_plugin": "linode",
+                                             "flask_nginx_acme_dns_credentials": {"key": "k3y", "version": 4}},
+    # Credentials left in the inventory do not matter with http-01.
+    "dns-credentials-with-http01": {"flask_nginx_acme_dns_plugin": "cloudflare", "flask_nginx_acme_dns_credentials": {"x": "y"}},
 }
 
 
@@ -243,7 +270,7 @@ GOOD = {
 # case calls the plugin's rule table directly (milliseconds each).
 SPEC_CASES = [name for name, (_, text) in BAD.items()
               if text.startswith(("argument '", "value of ")) or ". Supported parameters include: " in text]
-REAL_CASES = SPEC_CASES + ["app-name-root", "dns01-secret-not-base64", "app-src-missing", "defaults", "int-given-as-string"]
+REAL_CASES = SPEC_CASES + ["app-name-root", "dns01-secret-not-base64", "dns-credentials-newline", "app-src-missing", "defaults", "int-given-as-string"]
 PLAN = plan_module()
 
 
@@ -296,7 +323,7 @@ def test_bad_value_is_rejected(case):
     assert refused, f"accepted: {BAD[case][0]}"
     message = " | ".join(refused)
     assert BAD[case][1] in message, f"rejected, but without {BAD[case][1]!r}:\n{message}"
-    assert "not base64!" not in message  # a refused secret is never shown
+    assert "not base64!" not in message and "t0ken-v4lue" not in message  # a refused secret is never shown
 
 
 @pytest.mark.parametrize("case", [name for name in REAL_CASES if name in BAD])
@@ -308,4 +335,4 @@ def test_bad_value_stops_the_play_before_any_change(runs, case):
     # The YAML callback folds long messages: compare with the line breaks as spaces.
     assert " ".join(BAD[case][1].split()) in " ".join(output.split()), f"rejected, but without {BAD[case][1]!r}:\n{output}"
     assert "changed=0" in output, output
-    assert "not base64!" not in output  # a refused secret is never shown
+    assert "not base64!" not in output and "t0ken-v4lue" not in output  # a refused secret is never shown

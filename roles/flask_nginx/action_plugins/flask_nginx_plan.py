@@ -312,6 +312,51 @@ def _dns01(v):
     return _acme(v) and v["flask_nginx_acme_challenge"] == "dns-01"
 
 
+def _rfc2136(v):
+    return _dns01(v) and v["flask_nginx_acme_dns_plugin"] == "rfc2136"
+
+
+# certbot's DNS plugins (Debian's python3-certbot-dns-NAME) that read an INI file of
+# `dns_NAME_KEY = value` lines: the sets of keys that authenticate (exactly one set, whole)
+# and the keys each also takes. rfc2136 is written from the TSIG variables instead.
+DNS_PLUGINS = {
+    "rfc2136": {"auth": [], "optional": []},
+    "cloudflare": {"auth": [["api_token"], ["email", "api_key"]], "optional": []},
+    "digitalocean": {"auth": [["token"]], "optional": []},
+    "dnsimple": {"auth": [["token"]], "optional": []},
+    "gehirn": {"auth": [["api_token", "api_secret"]], "optional": []},
+    "linode": {"auth": [["key"]], "optional": ["version"]},
+    "ovh": {"auth": [["endpoint", "application_key", "application_secret", "consumer_key"]], "optional": []},
+    "sakuracloud": {"auth": [["api_token", "api_secret"]], "optional": []},
+}
+
+
+def _dns_credentials_ok(v):
+    """The credentials fit the plugin: {} for rfc2136 (the TSIG variables carry its key);
+    else one of its sets of keys whole, plus keys it also takes, each a one-line string."""
+    creds, plugin = v["flask_nginx_acme_dns_credentials"], v["flask_nginx_acme_dns_plugin"]
+    if not isinstance(creds, dict):
+        return False
+    if not _dns01(v) or plugin not in DNS_PLUGINS:
+        return True
+    if plugin == "rfc2136":
+        return not creds
+    spec, keys = DNS_PLUGINS[plugin], set(map(str, creds))
+    return (any(set(auth) <= keys and keys - set(auth) <= set(spec["optional"]) for auth in spec["auth"])
+            and all(isinstance(x, (str, int)) and str(x) and not re.search(r"[\r\n\0]", str(x)) for x in creds.values()))
+
+
+def _dns_credentials_allowed(v, c):
+    plugin = v["flask_nginx_acme_dns_plugin"]
+    if plugin == "rfc2136":
+        return "{} with flask_nginx_acme_dns_plugin=rfc2136 (its key is in flask_nginx_acme_dns_tsig_*)"
+    spec = DNS_PLUGINS.get(plugin, {"auth": [], "optional": []})
+    sets = " or ".join(" and ".join(auth) for auth in spec["auth"])
+    also = f" (also: {', '.join(spec['optional'])})" if spec["optional"] else ""
+    return (f"with flask_nginx_acme_dns_plugin={plugin}, the plugin's credentials by key without the "
+            f"dns_{plugin}_ prefix: {sets}{also}; each value one line (from Ansible Vault)")
+
+
 def _units_ok(p, items, one_line):
     names = [str(item.get("name", "")) for item in items]
     return (all(_match(p["unit_name"], name) for name in names) and len(set(names)) == len(names) and one_line(items))
@@ -612,20 +657,26 @@ RULES = [
          lambda v, c: v["flask_nginx_acme_profile"] == "" or _match(c["p"]["acme_profile"], v["flask_nginx_acme_profile"]),
          "empty (the CA's default) or a profile name (letters, digits, '.', '_', '-'; at most 64), e.g. tlsserver"),
     Rule("flask_nginx_acme_dns_server",
-         lambda v, c: not _dns01(v) or (_ip(c, v["flask_nginx_acme_dns_server"]) is not None
+         lambda v, c: not _rfc2136(v) or (_ip(c, v["flask_nginx_acme_dns_server"]) is not None
                                         and not v["flask_nginx_acme_dns_server"].startswith("[")),
          "with flask_nginx_acme_challenge=dns-01, the IP address (v4 or v6) of the DNS server that takes the updates"),
+    Rule("flask_nginx_acme_dns_plugin", lambda v, c: v["flask_nginx_acme_dns_plugin"] in DNS_PLUGINS,
+         f"one of certbot's DNS plugins the role writes credentials for: {', '.join(DNS_PLUGINS)}"),
+    # The values are never shown, only the keys given.
+    Rule("flask_nginx_acme_dns_credentials", lambda v, c: _dns_credentials_ok(v), _dns_credentials_allowed,
+         value=lambda v, c: (sorted(str(k) for k in v["flask_nginx_acme_dns_credentials"])
+                             if isinstance(v["flask_nginx_acme_dns_credentials"], dict) else "(not a dict)")),
     Rule("flask_nginx_acme_dns_port", _range("flask_nginx_acme_dns_port", 1, 65535), "a port from 1 to 65535"),
     Rule("flask_nginx_acme_dns_tsig_key_name",
-         lambda v, c: not _dns01(v) or _match(c["p"]["tsig_key_name"], v["flask_nginx_acme_dns_tsig_key_name"]),
+         lambda v, c: not _rfc2136(v) or _match(c["p"]["tsig_key_name"], v["flask_nginx_acme_dns_tsig_key_name"]),
          "with flask_nginx_acme_challenge=dns-01, the TSIG key's name (letters, digits, '.', '_', '-')"),
     # The secret itself is never shown, only whether it was given.
     Rule("flask_nginx_acme_dns_tsig_secret",
-         lambda v, c: not _dns01(v) or _match(c["p"]["base64"], v["flask_nginx_acme_dns_tsig_secret"]),
+         lambda v, c: not _rfc2136(v) or _match(c["p"]["base64"], v["flask_nginx_acme_dns_tsig_secret"]),
          "with flask_nginx_acme_challenge=dns-01, the TSIG key's secret in base64 (from Ansible Vault)",
          value=lambda v, c: f"(hidden, {len(v['flask_nginx_acme_dns_tsig_secret'])} characters)"),
     Rule("flask_nginx_acme_dns_tsig_algorithm",
-         lambda v, c: not _dns01(v) or v["flask_nginx_acme_dns_tsig_algorithm"] != "HMAC-MD5",
+         lambda v, c: not _rfc2136(v) or v["flask_nginx_acme_dns_tsig_algorithm"] != "HMAC-MD5",
          "with flask_nginx_acme_challenge=dns-01, an HMAC-SHA algorithm (HMAC-SHA256 or HMAC-SHA512, as "
          "tsig-keygen makes): HMAC-MD5 is deprecated for TSIG (RFC 8945)"),
     Rule("flask_nginx_acme_dns_propagation_seconds", _range("flask_nginx_acme_dns_propagation_seconds", 0, 3600),
@@ -932,10 +983,13 @@ def tls(v, c, roles):
     acme, follower = roles["acme"], roles["follower"]
     app, config_dir = v["flask_nginx_app_name"], c["__flask_nginx_config_dir"]
     dns01 = v["flask_nginx_acme_challenge"] == "dns-01"
+    plugin = v["flask_nginx_acme_dns_plugin"]
     # A follower load balancer keeps its copy of the issuer's ACME certificate beside the
     # self-signed one's place: certbot's live/ is certbot's alone.
     directory = f"/etc/letsencrypt/live/{app}" if acme and not follower else f"{config_dir}/tls"
-    rfc2136_ini = c["__flask_nginx_acme_rfc2136_ini"]
+    # certbot's DNS credentials, one file per app and plugin; those of the app's other plugins go.
+    credentials_dir = c["__flask_nginx_acme_dns_credentials_dir"]
+    credentials = f"{credentials_dir}/{app}-{plugin}.ini"
     # A follower's copy is one file, the chain then the key (Nginx reads each from it), written
     # at once: a certificate never sits beside another one's key.
     cert, key = ((f"{directory}/certificate-and-key.pem",) * 2 if acme and follower
@@ -945,9 +999,16 @@ def tls(v, c, roles):
         "issuer": roles["issuer"], "issues_here": roles["issues_here"], "follower": follower,
         "dir": directory, "cert": cert, "key": key,
         "acme_server": _acme_server(v, c),
-        "acme_authenticator": "dns-rfc2136" if dns01 else "webroot",
-        "acme_challenge_args": (["--authenticator=dns-rfc2136", f"--dns-rfc2136-credentials={rfc2136_ini}",
-                                 f"--dns-rfc2136-propagation-seconds={v['flask_nginx_acme_dns_propagation_seconds']}"]
+        "acme_authenticator": f"dns-{plugin}" if dns01 else "webroot",
+        "dns_plugin": plugin if dns01 else "",
+        "dns_credentials_dir": credentials_dir,
+        "dns_credentials": credentials if dns01 else "",
+        # Where credentials of the app this host does not use would be: its other plugins', and
+        # all of them off the issuer or without dns-01 (on_host: those found go).
+        "dns_credentials_others": [f"{credentials_dir}/{app}-{name}.ini" for name in DNS_PLUGINS
+                                   if not (dns01 and roles["issues_here"] and name == plugin)],
+        "acme_challenge_args": ([f"--authenticator=dns-{plugin}", f"--dns-{plugin}-credentials={credentials}",
+                                 f"--dns-{plugin}-propagation-seconds={v['flask_nginx_acme_dns_propagation_seconds']}"]
                                 if dns01 else ["--webroot", f"--webroot-path={v['flask_nginx_acme_webroot']}"]),
         # The arguments certbot gets for the profile ([] = the CA's default).
         "acme_profile_args": [f"--preferred-profile={v['flask_nginx_acme_profile']}"] if v["flask_nginx_acme_profile"] else [],
@@ -994,8 +1055,8 @@ def packages(v, c, host, tls_plan):
               + (c["__flask_nginx_nginx_packages"] if runs_lb else [])
               + (c["__flask_nginx_git_packages"] if v["flask_nginx_app_git_repo"] else [])
               + (c["__flask_nginx_acme_packages"] if tls_plan["issues_here"] else [])
-              + (c["__flask_nginx_acme_dns01_packages"]
-                 if tls_plan["issues_here"] and v["flask_nginx_acme_challenge"] == "dns-01" else [])
+              + ([c["__flask_nginx_acme_dns_plugin_packages"][tls_plan["dns_plugin"]]]
+                 if tls_plan["issues_here"] and tls_plan["dns_plugin"] else [])
               + (c["__flask_nginx_selfsigned_packages"] if tls_plan["selfsigned"] or tls_plan["follower"] else [])
               + (c["__flask_nginx_firewall_packages"] if firewall else [])
               + (c["__flask_nginx_logrotate_packages"] if runs_lb else [])
@@ -1245,6 +1306,10 @@ def on_host(v, c, plan):
         "https_names_now": (server_names if tls_plan["selfsigned"]
                             else [n for n in server_names if n in cert_names] if tls_plan["acme"] else []),
         "cert_names": cert_names,
+        # Credentials of a plugin the app no longer uses (exact names: another app's
+        # APP-*.ini may match the probe's pattern).
+        "dns_credentials_gone": [path for path in tls_plan["dns_credentials_others"]
+                                 if path in (_get(probe, "globs", "dns_credentials", default=[]) or [])],
         # Only the issuer asks the CA; followers copy its certificate (acme_copy.yml).
         "acme_needed": tls_plan["issues_here"] and (
             cert_absent or sorted(cert_names) != sorted(server_names)
@@ -1659,7 +1724,7 @@ def controller_run(play_name="", cli_args=None):
 CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__flask_nginx_reserved_groups",
              "__flask_nginx_reserved_names", "__flask_nginx_account_comment", "__flask_nginx_tls_profiles",
              "__flask_nginx_forbidden_roots", "__flask_nginx_private_networks", "__flask_nginx_system_dirs", "__flask_nginx_acme_letsencrypt",
-             "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_rfc2136_ini",
+             "__flask_nginx_acme_letsencrypt_staging", "__flask_nginx_config_dir", "__flask_nginx_acme_dns_credentials_dir",
              "__flask_nginx_unit", "__flask_nginx_socket", "__flask_nginx_default_file_prefix", "__flask_nginx_log_conf_file",
              "__flask_nginx_limits_file", "__flask_nginx_upstream_file", "__flask_nginx_site_file",
              "__flask_nginx_stub_status_file", "__flask_nginx_exporter_unit", "__flask_nginx_cache_file",
@@ -1667,7 +1732,7 @@ CONSTANTS = ("__flask_nginx_patterns", "__flask_nginx_reserved_accounts", "__fla
              "__flask_nginx_pip_ca_file", "__flask_nginx_fleet_wheels_dir")
 # From vars/<os_family>.yml, once plan.yml has loaded it.
 TABLES = ("__flask_nginx_packages", "__flask_nginx_nginx_packages", "__flask_nginx_git_packages", "__flask_nginx_acme_packages",
-          "__flask_nginx_acme_dns01_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
+          "__flask_nginx_acme_dns_plugin_packages", "__flask_nginx_selfsigned_packages", "__flask_nginx_firewall_packages",
           "__flask_nginx_logrotate_packages", "__flask_nginx_metrics_packages", "__flask_nginx_nginx_versions",
           "__flask_nginx_certbot_versions", "__flask_nginx_nginx_sites_enabled")
 
