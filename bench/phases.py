@@ -26,6 +26,7 @@ FILE_PHASES = {
     "tasks/app_host.yml": FILES,
     "tasks/app_git.yml": FILES,
     "tasks/app_build.yml": FILES,
+    "tasks/app_build_release.yml": FILES,
     "tasks/python.yml": VIRTUALENVS,
     "tasks/app_venv.yml": VIRTUALENVS,
     "tasks/fleet_wheels.yml": VIRTUALENVS,  # the build host's wheels, brought to the others
@@ -68,7 +69,7 @@ FILE_PHASES = {
 }
 # The tasks whose phase is not their file's.
 TASK_PHASES = {
-    # app_build.yml (python.yml and app_venv.yml are virtualenvs as a whole)
+    # app_build_release.yml (python.yml and app_venv.yml are virtualenvs as a whole)
     "Refuse code that changed on the controller since the plan took its checksum": CHECKS,
     "Fail with the reason the release could not be built": CHECKS,
     # app_git.yml
