@@ -1,7 +1,10 @@
 """When the plan orders a certificate again: what the certificate on disk was ordered with
 (certbot's renewal file) against what the variables ask for now. The plan function is
 called directly."""
-from conftest import SAMPLE_APP, plan_module, role_context, role_options, role_values
+import re
+
+import jinja2
+from conftest import ROLE, SAMPLE_APP, plan_module, role_context, role_options, role_values
 
 PLAN = plan_module()
 OPTIONS = role_options()
@@ -41,14 +44,15 @@ CLOUDFLARE = {"flask_nginx_acme_challenge": "dns-01", "flask_nginx_acme_dns_plug
               "flask_nginx_acme_dns_credentials": {"api_token": "t0ken-v4lue"}, "flask_nginx_acme_dns_propagation_seconds": 20}
 
 
-def tls_plan(**values):
+def tls_plan(renewal="", **values):
     values = role_values(flask_nginx_app_src=SAMPLE_APP, **ACME, **values)
-    probe = {"paths": {"cert": {"type": "absent"}}, "packages": {"certbot": "2.1.0"},
+    probe = {"paths": {"cert": {"type": "file" if renewal else "absent"}}, "packages": {"certbot": "2.1.0"},
              "globs": {"dns_credentials": ["/etc/letsencrypt/flask-nginx/flaskapp-rfc2136.ini",
                                            "/etc/letsencrypt/flask-nginx/flaskapp-cloudflare.ini",
                                            # Another app's (flaskapp-eu), matched by flaskapp-*.ini: not this app's to remove.
                                            "/etc/letsencrypt/flask-nginx/flaskapp-eu-ovh.ini"]}}
-    plan, refused = PLAN.make_plan(values, OPTIONS, role_context(values, probe=probe))
+    plan, refused = PLAN.make_plan(values, OPTIONS, role_context(values, probe=probe, renewal_conf=renewal,
+                                                                 cert_names=["DNS:shop.test"]))
     assert not refused, refused
     return plan
 
@@ -84,3 +88,64 @@ def test_another_plugin_orders_the_certificate_again():
     renewal = RENEWAL.replace("authenticator = webroot", "authenticator = dns-rfc2136")
     assert ordered_again(renewal, **CLOUDFLARE)
     assert not ordered_again(renewal.replace("dns-rfc2136", "dns-cloudflare"), **CLOUDFLARE)
+
+
+def test_the_credentials_file_the_certificate_was_ordered_with_stays_until_an_order_with_the_new_plugin():
+    """A change of plugin whose order fails must leave certbot.timer able to renew."""
+    renewal = ("authenticator = dns-rfc2136\n"
+               "dns_rfc2136_credentials = /etc/letsencrypt/flask-nginx/flaskapp-rfc2136.ini\n")
+    assert tls_plan(renewal, **CLOUDFLARE)["tls"]["dns_credentials_gone"] == []
+    ordered = renewal.replace("rfc2136", "cloudflare")
+    assert tls_plan(ordered, **CLOUDFLARE)["tls"]["dns_credentials_gone"] == ["/etc/letsencrypt/flask-nginx/flaskapp-rfc2136.ini"]
+
+
+def test_a_host_that_does_not_ask_the_ca_leaves_dns_credentials_alone():
+    values = role_values(flask_nginx_app_src=SAMPLE_APP, **ACME, **CLOUDFLARE)
+    probe = {"paths": {"cert": {"type": "absent"}}, "packages": {"certbot": "2.1.0"},
+             "globs": {"dns_credentials": ["/etc/letsencrypt/flask-nginx/flaskapp-cloudflare.ini"]}}
+    groups = {"flask_lb": ["lb1", "lb2"], "flask_app": ["app1"]}
+    plan, refused = PLAN.make_plan(values, OPTIONS, role_context(values, host="lb2", groups=groups, probe=probe))
+    assert not refused, refused
+    assert plan["tls"]["follower"] and plan["tls"]["dns_credentials_gone"] == []
+    assert "python3-certbot-dns-cloudflare" not in plan["packages"]["wanted"]
+
+
+# Each plugin's keys, as certbot's INI reader finds them in the file the role writes.
+PLUGIN_CREDENTIALS = {
+    "cloudflare": {"api_token": "Cf-t0ken_1"},
+    "digitalocean": {"token": "dop_v1_abc"},
+    "dnsimple": {"token": "dnsimple-t0ken"},
+    "gehirn": {"api_token": "g-t0ken", "api_secret": "g/s3cret="},
+    "linode": {"key": "l1n0de", "version": "4"},
+    "ovh": {"endpoint": "ovh-eu", "application_key": "Ak", "application_secret": "As", "consumer_key": "Ck"},
+    "sakuracloud": {"api_token": "s-t0ken", "api_secret": "s:s3cret@x"},
+}
+
+
+def render_credentials(plan, values):
+    """templates/dns-credentials.ini.j2 as Ansible's template module renders it (trim_blocks)."""
+    env = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string((ROLE / "templates" / "dns-credentials.ini.j2").read_text())
+    return template.render(__flask_nginx_plan=plan, **values)
+
+
+def test_every_provider_plugin_gets_its_keys_one_per_line_and_nothing_else():
+    for plugin, credentials in PLUGIN_CREDENTIALS.items():
+        values = {**CLOUDFLARE, "flask_nginx_acme_dns_plugin": plugin, "flask_nginx_acme_dns_credentials": credentials}
+        plan = tls_plan(**values)
+        assert plan["tls"]["acme_challenge_args"][0] == f"--authenticator=dns-{plugin}"
+        text = render_credentials(plan, role_values(flask_nginx_app_src=SAMPLE_APP, **values))
+        lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert lines == [f"dns_{plugin}_{key} = {credentials[key]}" for key in sorted(credentials)], (plugin, text)
+        # Certbot's reader takes each as written: key, " = ", a value with nothing it would cut.
+        assert all(re.fullmatch(r"dns_[a-z]+_[a-z_]+ = [A-Za-z0-9._~+/=:@-]+", line) for line in lines), text
+
+
+def test_the_rfc2136_file_holds_the_tsig_variables():
+    values = {"flask_nginx_acme_challenge": "dns-01", "flask_nginx_acme_dns_server": "192.0.2.53",
+              "flask_nginx_acme_dns_tsig_key_name": "k.", "flask_nginx_acme_dns_tsig_secret": "c2VjcmV0"}
+    plan = tls_plan(**values)
+    text = render_credentials(plan, role_values(flask_nginx_app_src=SAMPLE_APP, **ACME, **values))
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines == ["dns_rfc2136_server = 192.0.2.53", "dns_rfc2136_port = 53", "dns_rfc2136_name = k.",
+                     "dns_rfc2136_secret = c2VjcmV0", "dns_rfc2136_algorithm = HMAC-SHA512"]

@@ -317,44 +317,76 @@ def _rfc2136(v):
 
 
 # certbot's DNS plugins (Debian's python3-certbot-dns-NAME) that read an INI file of
-# `dns_NAME_KEY = value` lines: the sets of keys that authenticate (exactly one set, whole)
-# and the keys each also takes. rfc2136 is written from the TSIG variables instead.
+# `dns_NAME_KEY = value` lines: the sets of keys that authenticate (exactly one set, whole),
+# the keys each also takes, and the values a key allows when it is not a secret.
+# rfc2136 is written from the TSIG variables instead.
 DNS_PLUGINS = {
-    "rfc2136": {"auth": [], "optional": []},
-    "cloudflare": {"auth": [["api_token"], ["email", "api_key"]], "optional": []},
-    "digitalocean": {"auth": [["token"]], "optional": []},
-    "dnsimple": {"auth": [["token"]], "optional": []},
-    "gehirn": {"auth": [["api_token", "api_secret"]], "optional": []},
-    "linode": {"auth": [["key"]], "optional": ["version"]},
-    "ovh": {"auth": [["endpoint", "application_key", "application_secret", "consumer_key"]], "optional": []},
-    "sakuracloud": {"auth": [["api_token", "api_secret"]], "optional": []},
+    "rfc2136": {"auth": [], "optional": {}},
+    "cloudflare": {"auth": [["api_token"], ["email", "api_key"]], "optional": {}},
+    "digitalocean": {"auth": [["token"]], "optional": {}},
+    "dnsimple": {"auth": [["token"]], "optional": {}},
+    "gehirn": {"auth": [["api_token", "api_secret"]], "optional": {}},
+    "linode": {"auth": [["key"]], "optional": {"version": ["3", "4"]}},
+    "ovh": {"auth": [["endpoint", "application_key", "application_secret", "consumer_key"]], "optional": {}},
+    "sakuracloud": {"auth": [["api_token", "api_secret"]], "optional": {}},
 }
+# A credential as certbot's INI reader (configobj) takes it literally: no comment sign,
+# list comma, quote, backslash or space, nothing it would cut or change.
+DNS_CREDENTIAL = re.compile(r"[A-Za-z0-9._~+/=:@-]+")
+
+
+def _dns_plugin(v):
+    plugin = v["flask_nginx_acme_dns_plugin"]
+    return plugin if isinstance(plugin, str) and plugin in DNS_PLUGINS else None
 
 
 def _dns_credentials_ok(v):
     """The credentials fit the plugin: {} for rfc2136 (the TSIG variables carry its key);
-    else one of its sets of keys whole, plus keys it also takes, each a one-line string."""
-    creds, plugin = v["flask_nginx_acme_dns_credentials"], v["flask_nginx_acme_dns_plugin"]
+    else one of its sets of keys whole, plus keys it also takes, each value a string that
+    certbot reads as written (a key with a choice of values: one of them)."""
+    creds, plugin = v["flask_nginx_acme_dns_credentials"], _dns_plugin(v)
     if not isinstance(creds, dict):
         return False
-    if not _dns01(v) or plugin not in DNS_PLUGINS:
+    if not _dns01(v) or plugin is None:
         return True
     if plugin == "rfc2136":
         return not creds
     spec, keys = DNS_PLUGINS[plugin], set(map(str, creds))
-    return (any(set(auth) <= keys and keys - set(auth) <= set(spec["optional"]) for auth in spec["auth"])
-            and all(isinstance(x, (str, int)) and str(x) and not re.search(r"[\r\n\0]", str(x)) for x in creds.values()))
+    if not any(set(auth) <= keys and keys - set(auth) <= set(spec["optional"]) for auth in spec["auth"]):
+        return False
+    for key, value in creds.items():
+        choices = spec["optional"].get(str(key))
+        if choices is not None:
+            if isinstance(value, bool) or str(value) not in choices:
+                return False
+        elif not isinstance(value, str) or not DNS_CREDENTIAL.fullmatch(value):
+            return False
+    return True
 
 
 def _dns_credentials_allowed(v, c):
-    plugin = v["flask_nginx_acme_dns_plugin"]
+    plugin = _dns_plugin(v)
     if plugin == "rfc2136":
         return "{} with flask_nginx_acme_dns_plugin=rfc2136 (its key is in flask_nginx_acme_dns_tsig_*)"
-    spec = DNS_PLUGINS.get(plugin, {"auth": [], "optional": []})
+    spec = DNS_PLUGINS.get(plugin or "", {"auth": [], "optional": {}})
     sets = " or ".join(" and ".join(auth) for auth in spec["auth"])
-    also = f" (also: {', '.join(spec['optional'])})" if spec["optional"] else ""
+    also = "".join(f"; also {key}: {' or '.join(choices)}" for key, choices in spec["optional"].items())
     return (f"with flask_nginx_acme_dns_plugin={plugin}, the plugin's credentials by key without the "
-            f"dns_{plugin}_ prefix: {sets}{also}; each value one line (from Ansible Vault)")
+            f"dns_{plugin}_ prefix: {sets}{also}; each value a string of letters, digits and . _ ~ + / = : @ - "
+            "(from Ansible Vault)")
+
+
+def _dns_credentials_shown(v, c):
+    """The keys given, never a value: the plugin's own key names, and how many others (a
+    secret pasted as a key is not shown either)."""
+    creds = v["flask_nginx_acme_dns_credentials"]
+    if not isinstance(creds, dict):
+        return "(not a dict)"
+    spec = DNS_PLUGINS.get(_dns_plugin(v) or "", {"auth": [], "optional": {}})
+    known = {k for auth in spec["auth"] for k in auth} | set(spec["optional"])
+    shown = sorted(str(k) for k in creds if str(k) in known)
+    others = len(creds) - len(shown)
+    return shown + ([f"({others} other key{'s' if others > 1 else ''})"] if others else [])
 
 
 def _units_ok(p, items, one_line):
@@ -659,25 +691,24 @@ RULES = [
     Rule("flask_nginx_acme_dns_server",
          lambda v, c: not _rfc2136(v) or (_ip(c, v["flask_nginx_acme_dns_server"]) is not None
                                         and not v["flask_nginx_acme_dns_server"].startswith("[")),
-         "with flask_nginx_acme_challenge=dns-01, the IP address (v4 or v6) of the DNS server that takes the updates"),
-    Rule("flask_nginx_acme_dns_plugin", lambda v, c: v["flask_nginx_acme_dns_plugin"] in DNS_PLUGINS,
+         "with flask_nginx_acme_challenge=dns-01 and flask_nginx_acme_dns_plugin=rfc2136, the IP address (v4 or v6) of the DNS server that takes the updates"),
+    Rule("flask_nginx_acme_dns_plugin", lambda v, c: _dns_plugin(v) is not None,
          f"one of certbot's DNS plugins the role writes credentials for: {', '.join(DNS_PLUGINS)}"),
     # The values are never shown, only the keys given.
     Rule("flask_nginx_acme_dns_credentials", lambda v, c: _dns_credentials_ok(v), _dns_credentials_allowed,
-         value=lambda v, c: (sorted(str(k) for k in v["flask_nginx_acme_dns_credentials"])
-                             if isinstance(v["flask_nginx_acme_dns_credentials"], dict) else "(not a dict)")),
+         value=_dns_credentials_shown),
     Rule("flask_nginx_acme_dns_port", _range("flask_nginx_acme_dns_port", 1, 65535), "a port from 1 to 65535"),
     Rule("flask_nginx_acme_dns_tsig_key_name",
          lambda v, c: not _rfc2136(v) or _match(c["p"]["tsig_key_name"], v["flask_nginx_acme_dns_tsig_key_name"]),
-         "with flask_nginx_acme_challenge=dns-01, the TSIG key's name (letters, digits, '.', '_', '-')"),
+         "with flask_nginx_acme_challenge=dns-01 and flask_nginx_acme_dns_plugin=rfc2136, the TSIG key's name (letters, digits, '.', '_', '-')"),
     # The secret itself is never shown, only whether it was given.
     Rule("flask_nginx_acme_dns_tsig_secret",
          lambda v, c: not _rfc2136(v) or _match(c["p"]["base64"], v["flask_nginx_acme_dns_tsig_secret"]),
-         "with flask_nginx_acme_challenge=dns-01, the TSIG key's secret in base64 (from Ansible Vault)",
+         "with flask_nginx_acme_challenge=dns-01 and flask_nginx_acme_dns_plugin=rfc2136, the TSIG key's secret in base64 (from Ansible Vault)",
          value=lambda v, c: f"(hidden, {len(v['flask_nginx_acme_dns_tsig_secret'])} characters)"),
     Rule("flask_nginx_acme_dns_tsig_algorithm",
          lambda v, c: not _rfc2136(v) or v["flask_nginx_acme_dns_tsig_algorithm"] != "HMAC-MD5",
-         "with flask_nginx_acme_challenge=dns-01, an HMAC-SHA algorithm (HMAC-SHA256 or HMAC-SHA512, as "
+         "with flask_nginx_acme_challenge=dns-01 and flask_nginx_acme_dns_plugin=rfc2136, an HMAC-SHA algorithm (HMAC-SHA256 or HMAC-SHA512, as "
          "tsig-keygen makes): HMAC-MD5 is deprecated for TSIG (RFC 8945)"),
     Rule("flask_nginx_acme_dns_propagation_seconds", _range("flask_nginx_acme_dns_propagation_seconds", 0, 3600),
          "seconds from 0 to 3600"),
@@ -1003,10 +1034,11 @@ def tls(v, c, roles):
         "dns_plugin": plugin if dns01 else "",
         "dns_credentials_dir": credentials_dir,
         "dns_credentials": credentials if dns01 else "",
-        # Where credentials of the app this host does not use would be: its other plugins', and
-        # all of them off the issuer or without dns-01 (on_host: those found go).
+        # On the issuer, where the app's credentials for plugins it does not use would be
+        # (on_host: those found go, once no certificate on disk names them). A former issuer
+        # keeps its lineage and its file (docs/security.md).
         "dns_credentials_others": [f"{credentials_dir}/{app}-{name}.ini" for name in DNS_PLUGINS
-                                   if not (dns01 and roles["issues_here"] and name == plugin)],
+                                   if roles["issues_here"] and not (dns01 and name == plugin)],
         "acme_challenge_args": ([f"--authenticator=dns-{plugin}", f"--dns-{plugin}-credentials={credentials}",
                                  f"--dns-{plugin}-propagation-seconds={v['flask_nginx_acme_dns_propagation_seconds']}"]
                                 if dns01 else ["--webroot", f"--webroot-path={v['flask_nginx_acme_webroot']}"]),
@@ -1307,9 +1339,11 @@ def on_host(v, c, plan):
                             else [n for n in server_names if n in cert_names] if tls_plan["acme"] else []),
         "cert_names": cert_names,
         # Credentials of a plugin the app no longer uses (exact names: another app's
-        # APP-*.ini may match the probe's pattern).
+        # APP-*.ini may match the probe's pattern), except the one the certificate on disk was
+        # ordered with: its renewals need it until an order with the new plugin succeeds.
         "dns_credentials_gone": [path for path in tls_plan["dns_credentials_others"]
-                                 if path in (_get(probe, "globs", "dns_credentials", default=[]) or [])],
+                                 if path in (_get(probe, "globs", "dns_credentials", default=[]) or [])
+                                 and (cert_absent or f"dns_{path.rsplit('-', 1)[-1][:-4]}_credentials = {path}" not in renewal)],
         # Only the issuer asks the CA; followers copy its certificate (acme_copy.yml).
         "acme_needed": tls_plan["issues_here"] and (
             cert_absent or sorted(cert_names) != sorted(server_names)
