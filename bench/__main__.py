@@ -1,5 +1,5 @@
 """The benchmark's run, in order: the single host's converges, the alternatives beside it,
-throughput rounds, the fixed-rate rounds, slow clients, then the fleet, then the report.
+throughput rounds, the ablations in pairs, the fixed-rate rounds, slow clients, then the fleet, then the report.
 
   python -m bench             the whole run (scripts/bench.sh, `make bench`)
   python -m bench --report    re-render the outputs from bench/results.json
@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from . import measurements, report, setups
-from .settings import (BENCH, CONNECTIONS, DURATION, FLEET_APPS, LATENCY_SECONDS, NAME, RATE_TOLERANCE, ROOT,
-                       ROUNDS, SETUPS)
+from .settings import (BENCH, CONNECTIONS, DURATION, FLEET_APPS, LATENCY_SECONDS, NAME, PAIR_SECONDS, PAIRS,
+                       RATE_TOLERANCE, ROOT, ROUNDS, SETUPS)
 from .shell import STARTED, progress, sh
 
 
@@ -24,7 +24,8 @@ def new_results():
                "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine()},
                "settings": {"wrk_connections": CONNECTIONS, "wrk_seconds": DURATION, "rounds": ROUNDS,
                             "latency_seconds": LATENCY_SECONDS, "hey_workers": CONNECTIONS,
-                            "rate_tolerance": RATE_TOLERANCE}}
+                            "rate_tolerance": RATE_TOLERANCE, "ablation_pairs": PAIRS,
+                            "ablation_pair_seconds": PAIR_SECONDS}}
     cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = re.search(r"model name\s*:\s*(.+)", cpu)
     if model:
@@ -68,6 +69,8 @@ def main():
         results.update(setups.prepare_alternatives())
         results["versions"] = setups.versions()
         measure_throughput(results)
+        progress("the ablations, in pairs against the unchanged copy")
+        results["ablation_pairs"] = measurements.ablation_pairs()
         measure_latency(results)
         results["slow_clients"] = {setup: measurements.slow_client_case(SETUPS[setup]["port"], setup)
                                    for setup in ("ours", "gunicorn")}

@@ -5,7 +5,9 @@ directives it changes are not there. Each copy listens on its own port and proxi
 own Gunicorn, beside the original.
 
 A feature on by default is turned off (direction "off"); one off by default is turned on
-("on"), so the table says what it would cost."""
+("on"), so the table says what it would cost. Every copy is measured against CONTROL, an
+unchanged copy on its own port and log file like theirs, and NULL, a second unchanged copy,
+measured the same way, is the table's noise floor (direction "none": never a cost to explain)."""
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,11 +104,16 @@ def upstream_keepalive_off(site, upstream_conf):
                              r"\1proxy_pass http://bench_ablation_no_keepalive;", "proxy_pass")
 
 
+def unchanged(site):
+    return site
+
+
 @dataclass(frozen=True)
 class Ablation:
     key: str
     feature: str           # what is changed, as the table says it
-    direction: str         # "off": on by default, turned off; "on": off by default, turned on
+    direction: str         # "off": on by default, turned off; "on": off by default, turned on;
+                           # "none": nothing changed (the noise floor)
     variable: str          # the role's variable that does the same, or why none does
     transform: Callable = field(repr=False)
     gzip_routes: bool = False  # measured with Accept-Encoding: gzip too
@@ -116,7 +123,13 @@ class Ablation:
         return self.transform(site, upstream_conf) if self.needs_upstream else self.transform(site)
 
 
+# The baseline of every ablation: the role's block as rendered, on a port and log file of its own.
+CONTROL = Ablation("control", "the role's block unchanged, on its own port (every row's baseline)", "none",
+                   "none", unchanged)
+
 ABLATIONS = (
+    Ablation("null", "nothing changed: a second unchanged copy (the noise floor of this table)", "none",
+             "none", unchanged),
     Ablation("log-off", "the JSON access log off", "off",
              "none: the role always logs (flask_nginx_logs.format: json or combined)", access_log_off),
     Ablation("log-unbuffered", "the access log unbuffered (the role: buffer=64k flush=5s)", "off",
@@ -158,8 +171,9 @@ def ablated_site(ablation, site, port, upstream_conf="", source="the role's site
 
 
 def feature_cost_pct(ratio, direction):
-    """What a feature costs in throughput, in %, from RATIO = ablated ÷ ours: for a feature turned
-    off, 1 − ours ÷ ablated; for one turned on, 1 − ablated ÷ ours."""
+    """What a feature costs in throughput, in %, from RATIO = ablated ÷ unchanged: for a feature
+    turned off (or nothing changed), 1 − unchanged ÷ ablated; for one turned on, 1 − ablated ÷
+    unchanged."""
     if ratio is None:
         return None
-    return round((1 - 1 / ratio if direction == "off" else 1 - ratio) * 100, 1)
+    return round((1 - ratio if direction == "on" else 1 - 1 / ratio) * 100, 1)

@@ -12,9 +12,10 @@ from pathlib import Path
 import yaml
 
 from . import load
-from .ablations import ABLATIONS, feature_cost_pct
-from .settings import (ABLATION_FLAG_PCT, CACHE_VARIABLE, CACHED, DURATION, GAP_STEPS, MATRIX, NAME, RATE_TOLERANCE,
-                       ROLE_DEFAULTS, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS, VARIANTS)
+from .ablations import ABLATIONS, CONTROL, feature_cost_pct
+from .settings import (ABLATION_FLAG_PCT, CACHE_VARIABLE, CACHED, DURATION, GAP_STEPS, MAIN_SETUPS, MATRIX, NAME,
+                       PAIR_SECONDS, PAIRS, RATE_TOLERANCE, ROLE_DEFAULTS, ROUNDS, ROUTES, SETUPS, SLOW_CLIENTS,
+                       VARIANTS)
 from .shell import dexec, progress, sh
 
 # CPU time per process group, from /proc inside the container: systemd unit of
@@ -73,16 +74,17 @@ def rotated(order, n):
 
 
 def throughput_rounds():
-    """wrk on every (setup, route) of MATRIX, ROUNDS times, interleaved; one warm-up run first."""
-    pairs = [(route, setup) for route in ROUTES for setup in SETUPS if route in MATRIX[setup]]
+    """wrk on every (setup, route) of MATRIX, ROUNDS times, interleaved; one warm-up run first.
+    The ablated copies are not among them: they have pairs of their own (ablation_pairs)."""
+    pairs = [(route, setup) for route in ROUTES for setup in MAIN_SETUPS if route in MATRIX[setup]]
     for route, setup in pairs:
         path, extra = ROUTES[route]
         load.wrk(path, SETUPS[setup]["port"], extra, seconds=1, host=SETUPS[setup]["host"])
     progress(f"warmed up {len(pairs)} setup/route pairs")
-    runs = {setup: {route: [] for route in MATRIX[setup]} for setup in SETUPS}
+    runs = {setup: {route: [] for route in MATRIX[setup]} for setup in MAIN_SETUPS}
     for n in range(ROUNDS):
         for route in ROUTES:
-            for setup in rotated(list(SETUPS), n):
+            for setup in rotated(MAIN_SETUPS, n):
                 if route not in MATRIX[setup]:
                     continue
                 path, extra = ROUTES[route]
@@ -111,10 +113,34 @@ def throughput_ratio_rounds(runs):
            for a, b in GAP_STEPS},
         "static_vs_flask_dev": per_round(runs["ours"]["static css"], runs["flask-dev"]["static css"]),
         "static_vs_gunicorn": per_round(runs["ours"]["static css"], runs["gunicorn"]["static css"]),
-        # Each ablation of the role's server block against the block itself, round by round.
-        "ablations": {a.key: {route: per_round(runs[a.key][route], runs["ours"][route]) for route in MATRIX[a.key]}
-                      for a in ABLATIONS if a.key in runs},
     }
+
+
+# --- ablations ----------------------------------------------------------------------------------
+
+def ablation_pairs(pairs=PAIRS, seconds=PAIR_SECONDS, measure=None):
+    """Each ablated copy against the unchanged one (CONTROL), per route: PAIRS back-to-back pairs
+    of SECONDS-long wrk runs, the order alternating (control first, then the copy first), so that
+    the two sides of a ratio ran seconds apart and the host's drift, which moves a setup's
+    throughput by a third between rounds here, cancels out. Per-pair ratios ablated ÷ unchanged.
+    MEASURE(setup, route) -> req/s is wrk unless given."""
+    def wrk_rps(setup, route):
+        path, extra = ROUTES[route]
+        return load.wrk(path, SETUPS[setup]["port"], extra, seconds=seconds, host=SETUPS[setup]["host"])["rps"]
+
+    measure = measure or wrk_rps
+    out = {}
+    for ablation in ABLATIONS:
+        for route in MATRIX[ablation.key]:
+            measure(ablation.key, route)  # warm-up: its connections to Gunicorn, its log file
+            ratios = []
+            for i in range(pairs):
+                order = (CONTROL.key, ablation.key) if i % 2 == 0 else (ablation.key, CONTROL.key)
+                got = {setup: measure(setup, route) for setup in order}
+                ratios.append(round(got[ablation.key] / got[CONTROL.key], 3) if got[CONTROL.key] else None)
+            out.setdefault(ablation.key, {})[route] = ratios
+            progress(f"ablation {ablation.key:15} {route:16} ÷ unchanged: {ratios}")
+    return out
 
 
 # --- latency at a fixed rate --------------------------------------------------------------------
@@ -307,7 +333,8 @@ def ratios(results):
         "again_s": c["single"]["again_s"],
         "fleet_vs_single": c["fleet"]["first_vs_single"] if "fleet" in c else None,
     }
-    out["ablations"] = ablation_costs(rr.get("ablations", {}))
+    # Runs before 2026-12-04 measured the ablations in the rounds, against ours.
+    out["ablations"] = ablation_costs(results.get("ablation_pairs", rr.get("ablations", {})))
     slow = results["slow_clients"]
     out["ours_slow_clients"] = round(slow["ours"]["with"]["rps"] / slow["ours"]["without"]["rps"], 2)
     out["gunicorn_slow_clients"] = round(slow["gunicorn"]["with"]["rps"] / slow["gunicorn"]["without"]["rps"], 2)
@@ -315,14 +342,24 @@ def ratios(results):
 
 
 def ablation_costs(rounds):
-    """Per ablation and route: the median ratio ablated ÷ ours, what the feature costs (in % of
-    throughput), and whether it is a default that costs more than ABLATION_FLAG_PCT."""
+    """Per ablation and route: the median ratio ablated ÷ unchanged, what the feature costs (in %
+    of throughput), the middle half of the per-pair costs (their quartiles: how far one pair is
+    from the next), and whether it is a default that costs more than ABLATION_FLAG_PCT."""
     out = {}
     for ablation in ABLATIONS:
         for route, values in rounds.get(ablation.key, {}).items():
             ratio = median(values)
             cost = feature_cost_pct(ratio, ablation.direction)
             out.setdefault(ablation.key, {})[route] = {
-                "ratio": ratio, "cost_pct": cost,
+                "ratio": ratio, "cost_pct": cost, "spread_pct": cost_spread(values, ablation.direction),
                 "flag": ablation.direction == "off" and cost is not None and cost > ABLATION_FLAG_PCT}
     return out
+
+
+def cost_spread(values, direction):
+    """The quartiles of the per-pair costs, low to high, or None with fewer than 2 pairs."""
+    values = [v for v in values if v]
+    if len(values) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return sorted(feature_cost_pct(q, direction) for q in (q1, q3))

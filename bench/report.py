@@ -195,13 +195,15 @@ def ms(value):
 
 
 def ablation_rows(results):
-    """(feature, the role's variable, route, ablated ÷ ours, cost in %, flag) per measured route."""
+    """(feature, the role's variable, route, ablated ÷ unchanged, cost in %, spread, flag) per
+    measured route."""
     costs = results["ratios"].get("ablations", {})
     rows = []
     for ablation in ABLATIONS:
         for route, m in costs.get(ablation.key, {}).items():
             flag = f"**a default that costs > {ABLATION_FLAG_PCT:g} %**" if m["flag"] else ""
-            rows.append((ablation.feature, ablation.variable, route, m["ratio"], m["cost_pct"], flag))
+            rows.append((ablation.feature, ablation.variable, route, m["ratio"], m["cost_pct"],
+                         m.get("spread_pct"), flag))
     return rows
 
 
@@ -211,21 +213,36 @@ def ablation_lines(results, heading="##"):
     lines = ["", f"{heading} What each feature of the role's server block costs (ablations)", ""]
     if not rows:
         return lines + ["Not measured in this run."]
+    if "ablation_pairs" in results:
+        pairs = results["settings"].get("ablation_pairs", "")
+        seconds = results["settings"].get("ablation_pair_seconds", "")
+        how = (f"measured in {pairs} back-to-back pairs of {seconds} s runs against an unchanged copy on a port "
+               "of its own (the order alternating, so that the host's drift between rounds cancels out): its "
+               "throughput ÷ the unchanged copy's (median of the per-pair ratios), what the feature costs in "
+               "throughput, and the middle half of the per-pair costs (how far one pair lands from the next). "
+               "The first row changes nothing: its cost and spread are what noise alone gives")
+        head = "| feature | the role's variable | route | ablated ÷ unchanged | cost of the feature | middle half of the pairs | |"
+    else:
+        how = ("measured in the same interleaved rounds as the setups: its throughput ÷ ours (median of the "
+               "per-round ratios), and what the feature costs in throughput")
+        head = "| feature | the role's variable | route | ablated ÷ ours | cost of the feature | middle half of the pairs | |"
     lines += ["Each row is a copy of the role's site file with one feature changed, on its own port in front of "
-              "the same Gunicorn, measured in the same interleaved rounds: its throughput ÷ ours (median of the "
-              "per-round ratios), and what the feature costs in throughput (for a feature the role leaves off, "
-              "what turning it on would cost; negative: the feature saves). A default that costs more than "
+              f"the same Gunicorn, {how}. For a feature the role leaves off the cost is what turning it on "
+              "would cost; negative: the feature saves. A default that costs more than "
               f"{ABLATION_FLAG_PCT:g} % is marked: the docs say why it stays, or it changes.", "",
-              "| feature | the role's variable | route | ablated ÷ ours | cost of the feature | |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {feature} | {variable} | `{route}` | {shown(ratio)} | {percent(cost)} | {flag} |"
-              for feature, variable, route, ratio, cost, flag in rows]
+              head, "|---|---|---|---|---|---|---|"]
+    lines += [f"| {feature} | {variable} | `{route}` | {shown(ratio)} | {percent(cost)} | {spread_text(spread)} | {flag} |"
+              for feature, variable, route, ratio, cost, spread, flag in rows]
     checks = results.get("ablation_checks", {})
     if checks:
         lines += ["", "Checked on the live copies: " + "; ".join(
-            f"`{key}`: {c['header']} from ours {yes(c['ours'])}, from the copy {yes(c['ablated'])}"
-            for key, c in checks.items()) + "."]
+            f"`{key}`: {c['header']} from the unchanged copy {yes(c.get('unchanged', c.get('ours')))}, "
+            f"from the ablated one {yes(c['ablated'])}" for key, c in checks.items()) + "."]
     return lines
+
+
+def spread_text(spread):
+    return "—" if not spread else f"{spread[0]:+.1f} … {spread[1]:+.1f} %"
 
 
 def percent(cost):

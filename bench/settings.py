@@ -3,7 +3,7 @@ routes each is measured on, the role's variants, and the targets."""
 import os
 from pathlib import Path
 
-from .ablations import ABLATIONS
+from .ablations import ABLATIONS, CONTROL
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -15,6 +15,10 @@ LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 # A fixed-rate run counts only when hey achieved its target rate within this fraction.
 RATE_TOLERANCE = float(os.environ.get("BENCH_RATE_TOLERANCE", "0.05"))
+# The ablations: back-to-back pairs (the unchanged copy and the ablated one, the order
+# alternating) of short runs per route, so that both sides of a ratio ran seconds apart.
+PAIRS = max(int(os.environ.get("BENCH_PAIRS", "8")), 1)
+PAIR_SECONDS = int(os.environ.get("BENCH_PAIR_SECONDS", "1"))
 SLOW_CLIENTS = 50
 FLEET_APPS = int(os.environ.get("BENCH_FLEET_APPS", "4"))
 
@@ -41,12 +45,15 @@ SIDE_BY_SIDE = ["dynamic /", "json /api/info", "static css", "static css gzip"]
 MATRIX = {"flask-dev": ["dynamic /", "static css"], "gunicorn": SIDE_BY_SIDE, "seed": SIDE_BY_SIDE,
           "bare": ["dynamic /", "json /api/info"], "ours": [*SIDE_BY_SIDE, "dynamic / gzip"],
           "quiet": ["dynamic /", "json /api/info"], "gevent": ["dynamic /", "json /api/info"]}
+# The setups of the interleaved rounds (the ablations have pairs of their own).
+MAIN_SETUPS = list(SETUPS)
 # The role's server block with one feature changed (bench/ablations.py): a copy each on its own
-# port, in front of ours's Gunicorn, measured in the same rounds as the rest.
+# port, in front of ours's Gunicorn, each measured in pairs against the unchanged copy (CONTROL).
 ABLATION_PORTS = 8090
-for number, ablation in enumerate(ABLATIONS, 1):
+for number, ablation in enumerate((CONTROL, *ABLATIONS)):
     SETUPS[ablation.key] = {"port": ABLATION_PORTS + number, "host": "shop.test", "label": f"ours, {ablation.feature}"}
-    MATRIX[ablation.key] = ["dynamic /", "json /api/info", *(["dynamic / gzip"] if ablation.gzip_routes else [])]
+    MATRIX[ablation.key] = ["dynamic /", "json /api/info",
+                            *(["dynamic / gzip"] if ablation.gzip_routes or ablation is CONTROL else [])]
 # The role's site file and upstream of `ours` (vars/main.yml: __flask_nginx_site_file and
 # __flask_nginx_upstream_file, with Debian's sites-available from vars/Debian.yml).
 SITE_FILE = "/etc/nginx/sites-available/shop.conf"

@@ -8,7 +8,7 @@ import re
 import sys
 import time
 
-from .ablations import ABLATIONS, ablated_site
+from .ablations import ABLATIONS, CONTROL, ablated_site
 from .measurements import controller_cpu_s, host_cpu_s
 from .phases import Phases, recap_tasks
 from .settings import BENCH, CACHED, FLEET_APPS, IMAGE, NAME, ROOT, SETUPS, SITE_FILE, UPSTREAM_FILE, VARIANTS
@@ -251,22 +251,22 @@ def write_seed_and_bare():
 
 
 def install_ablations():
-    """A copy of the role's site file per ablation (bench/ablations.py), each on its own port in
-    front of ours's Gunicorn, each checked by `nginx -t` before the next (a copy Nginx refuses
+    """A copy of the role's site file per ablation (bench/ablations.py) and an unchanged one (their
+    baseline), each on its own port and log file in front of ours's Gunicorn, each checked by `nginx -t` before the next (a copy Nginx refuses
     stops the run with Nginx's message), then one reload."""
     site = dexec(NAME, f"cat {SITE_FILE}").stdout
     upstream = dexec(NAME, f"cat {UPSTREAM_FILE}").stdout
-    for ablation in ABLATIONS:
+    for ablation in (CONTROL, *ABLATIONS):
         path = f"/etc/nginx/sites-enabled/bench-ablation-{ablation.key}.conf"
         text = ablated_site(ablation, site, SETUPS[ablation.key]["port"], upstream, source=SITE_FILE)
         sh("docker", "exec", "-i", NAME, "bash", "-c",
            f"cat > {path} && {{ nginx -t -q || {{ nginx -t; rm -f {path}; exit 1; }}; }}", stdin=text)
     dexec(NAME, "systemctl reload nginx")
-    progress(f"installed {len(ABLATIONS)} ablated copies of {SITE_FILE}, each passed nginx -t")
+    progress(f"installed {len(ABLATIONS)} ablated copies of {SITE_FILE} and an unchanged one, each passed nginx -t")
 
 
 # What an ablation visibly changes: a header of `/` (with the request headers given) that
-# ours sends and the copy must not.
+# the unchanged copy sends and the ablated one must not.
 ABLATION_PROBES = {"request-id-off": ("X-Request-ID", []), "headers-off": ("X-Frame-Options", []),
                    "gzip-off": ("Content-Encoding", ["Accept-Encoding: gzip"])}
 
@@ -278,12 +278,13 @@ def has_header(port, header, request_headers):
 
 
 def check_ablations():
-    """For the ablations a header shows: does ours send it, and does the copy not?"""
+    """For the ablations a header shows: does the unchanged copy send it, and the ablated one not?"""
     out = {}
     for key, (header, request_headers) in ABLATION_PROBES.items():
-        out[key] = {"header": header, "ours": has_header(SETUPS["ours"]["port"], header, request_headers),
+        out[key] = {"header": header, "unchanged": has_header(SETUPS[CONTROL.key]["port"], header, request_headers),
                     "ablated": has_header(SETUPS[key]["port"], header, request_headers)}
-        progress(f"ablation {key}: {header} from ours {out[key]['ours']}, from the copy {out[key]['ablated']}")
+        progress(f"ablation {key}: {header} from the unchanged copy {out[key]['unchanged']}, "
+                 f"from the ablated one {out[key]['ablated']}")
     return out
 
 

@@ -220,6 +220,7 @@ def test_the_report_names_the_runs_that_did_not_count(last_run):
 # What each ablation may remove from and add to the site file (every changed line matches one of
 # the patterns, and every pattern matches a changed line), the header and the port aside.
 EXPECTED = {
+    "null": ([], []),
     "log-off": ([r"access_log \S+ flask_nginx_shop_json buffer=64k flush=5s;"], [r"access_log off;"]),
     "log-unbuffered": ([r"access_log \S+ flask_nginx_shop_json buffer=64k flush=5s;"],
                        [r"access_log \S+ flask_nginx_shop_json;"]),
@@ -300,22 +301,26 @@ def test_an_ablation_changes_its_feature_and_nothing_else(site, upstream, ablati
     assert_lines_match(added, EXPECTED[ablation.key][1], "added")
 
 
+def ablation(key):
+    return next(a for a in ablations.ABLATIONS if a.key == key)
+
+
 def test_an_ablated_copy_listens_on_its_own_port_and_logs_to_its_own_file(site, upstream):
-    copy_ = ablations.ablated_site(ablations.ABLATIONS[0], site, PORT, upstream)
+    copy_ = ablations.ablated_site(ablation("log-off"), site, PORT, upstream)
     assert re.findall(r"^\s*listen (\S+);", copy_, re.M) == [
         port for port in (f"{PORT}", f"[::]:{PORT}") if port in copy_]
     assert f"listen {PORT};" in copy_ and "listen 80;" not in copy_
     assert copy_.startswith("# Benchmark ablation log-off: the JSON access log off")
-    unbuffered = ablations.ablated_site(ablations.ABLATIONS[1], site, PORT, upstream)
+    unbuffered = ablations.ablated_site(ablation("log-unbuffered"), site, PORT, upstream)
     role_log = re.search(r"^\s*access_log (\S+)\.log ", site, re.M).group(1)
     assert re.findall(r"^\s*access_log (\S+) ", unbuffered, re.M) == [f"{role_log}-bench-log-unbuffered.log"]
 
 
 def test_every_ablated_copy_passes_nginx_t_beside_the_role_files(nginx, role_files, site, upstream, tmp_path):
     copies = []
-    for n, ablation in enumerate(ablations.ABLATIONS, 1):
-        copies.append(tmp_path / f"bench-ablation-{ablation.key}.conf")
-        copies[-1].write_text(ablations.ablated_site(ablation, site, PORT + n, upstream))
+    for n, each in enumerate((ablations.CONTROL, *ablations.ABLATIONS), 1):
+        copies.append(tmp_path / f"bench-ablation-{each.key}.conf")
+        copies[-1].write_text(ablations.ablated_site(each, site, PORT + n, upstream))
     result = nginx_t(nginx, [role_files / "*.conf", *copies], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr, result.stderr
@@ -379,6 +384,7 @@ def test_ablated_copies_served_by_nginx_drop_their_headers(nginx, role_files, si
     (1.05, "off", 4.8),   # 5 % faster without the feature: it costs 1 − 1/1.05
     (0.97, "off", -3.1),  # slower without it: the feature saves
     (0.97, "on", 3.0),    # 3 % slower with a feature the role leaves off
+    (1.02, "none", 2.0),  # nothing changed: what noise alone gives, counted as a feature turned off
     (None, "off", None),
 ])
 def test_the_cost_of_a_feature_is_what_it_takes_from_the_throughput(ratio, direction, cost):
@@ -386,14 +392,16 @@ def test_the_cost_of_a_feature_is_what_it_takes_from_the_throughput(ratio, direc
 
 
 def with_ablation_rounds(results):
-    """RESULTS with ablation rounds: log-off 5 % faster than ours on `/` (a default costing 4.8 %),
-    request ids within noise, rate limiting on 3 % slower (off by default: never marked)."""
-    results["ratio_rounds"]["ablations"] = {
+    """RESULTS with ablation pairs: log-off 5 % faster than the unchanged copy on `/` (a default
+    costing 4.8 %), request ids within noise, rate limiting on 3 % slower (off by default: never
+    marked)."""
+    results["ablation_pairs"] = {
         "log-off": {"dynamic /": [1.04, 1.05, 1.06], "json /api/info": [1.0, 1.01, 1.02]},
         "request-id-off": {"dynamic /": [1.0, 1.01, 1.02], "json /api/info": [0.99, 1.0, 1.01]},
         "rate-limit-on": {"dynamic /": [0.96, 0.97, 0.98], "json /api/info": [0.97, 0.97, 0.97]},
     }
-    results["ablation_checks"] = {"request-id-off": {"header": "X-Request-ID", "ours": True, "ablated": False}}
+    results["settings"] |= {"ablation_pairs": 3, "ablation_pair_seconds": 1}
+    results["ablation_checks"] = {"request-id-off": {"header": "X-Request-ID", "unchanged": True, "ablated": False}}
     report.summarise_latency(results["latency"])
     results["ratios"] = measurements.ratios(results)
     return results
@@ -401,23 +409,52 @@ def with_ablation_rounds(results):
 
 def test_a_default_that_costs_more_than_two_percent_is_marked(last_run):
     costs = with_ablation_rounds(last_run)["ratios"]["ablations"]
-    assert costs["log-off"]["dynamic /"] == {"ratio": 1.05, "cost_pct": 4.8, "flag": True}
-    assert costs["log-off"]["json /api/info"] == {"ratio": 1.01, "cost_pct": 1.0, "flag": False}
+    assert costs["log-off"]["dynamic /"] == {"ratio": 1.05, "cost_pct": 4.8, "spread_pct": [4.3, 5.2], "flag": True}
+    assert costs["log-off"]["json /api/info"] == {"ratio": 1.01, "cost_pct": 1.0, "spread_pct": [0.5, 1.5],
+                                                  "flag": False}
     assert costs["request-id-off"]["dynamic /"]["flag"] is False
     # Off by default: what turning it on would cost, and no default to explain.
-    assert costs["rate-limit-on"]["dynamic /"] == {"ratio": 0.97, "cost_pct": 3.0, "flag": False}
+    assert costs["rate-limit-on"]["dynamic /"] == {"ratio": 0.97, "cost_pct": 3.0, "spread_pct": [2.5, 3.5],
+                                                   "flag": False}
+
+
+def test_the_noise_floor_is_never_a_default_to_explain():
+    costs = measurements.ablation_costs({"null": {"dynamic /": [1.03, 1.05, 1.04]}})
+    assert costs["null"]["dynamic /"]["cost_pct"] == 3.8 and costs["null"]["dynamic /"]["flag"] is False
+
+
+def test_ablations_are_measured_in_alternating_pairs_against_the_unchanged_copy():
+    """Each pair runs the unchanged copy and the ablated one back to back, the order alternating,
+    after one warm-up run of the ablated copy; a ratio is ablated ÷ unchanged of its own pair."""
+    calls = []
+    speed = {"control": 1000.0}
+
+    def measure(setup, route):
+        calls.append((setup, route))
+        return speed.get(setup, 1100.0)
+
+    out = measurements.ablation_pairs(pairs=4, measure=measure)
+    first = [c for c in calls if c[1] == "dynamic /"][:9]
+    key = ablations.ABLATIONS[0].key
+    assert first == [(key, "dynamic /"), ("control", "dynamic /"), (key, "dynamic /"), (key, "dynamic /"),
+                     ("control", "dynamic /"), ("control", "dynamic /"), (key, "dynamic /"),
+                     (key, "dynamic /"), ("control", "dynamic /")]
+    assert out[key]["dynamic /"] == [1.1, 1.1, 1.1, 1.1]
+    assert set(out) == {a.key for a in ablations.ABLATIONS}
+    assert "dynamic / gzip" in out["gzip-off"] and "dynamic / gzip" not in out["log-off"]
 
 
 def test_the_ablation_table_names_the_role_variable_and_the_cost(last_run):
     text = report.results_markdown(with_ablation_rounds(last_run))
     assert ("| the JSON access log off | none: the role always logs (flask_nginx_logs.format: json or combined) "
-            "| `dynamic /` | 1.05 | +4.8 % | **a default that costs > 2 %** |") in text
+            "| `dynamic /` | 1.05 | +4.8 % | +4.3 … +5.2 % | **a default that costs > 2 %** |") in text
     assert ('| rate limiting on (limit_req at 100000r/s, burst 40) | flask_nginx_rate_limit.rate (default "": off) '
-            "| `dynamic /` | 0.97 | +3.0 % |  |") in text
-    assert "`request-id-off`: X-Request-ID from ours yes, from the copy no" in text
+            "| `dynamic /` | 0.97 | +3.0 % | +2.5 … +3.5 % |  |") in text
+    assert "in 3 back-to-back pairs of 1 s runs against an unchanged copy" in text
+    assert "`request-id-off`: X-Request-ID from the unchanged copy yes, from the ablated one no" in text
     block = report.results_block(last_run)
     assert "#### What each feature of the role's server block costs (ablations)" in block
-    assert "| `json /api/info` | 1.01 | +1.0 % |  |" in block
+    assert "| `json /api/info` | 1.01 | +1.0 % | +0.5 … +1.5 % |  |" in block
 
 
 def test_a_run_without_ablations_says_they_were_not_measured(last_run):
