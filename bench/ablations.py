@@ -124,8 +124,9 @@ class Ablation:
 
 
 # The baseline of every ablation: the role's block as rendered, on a port and log file of its own.
+# It is measured on every route of any ablation.
 CONTROL = Ablation("control", "the role's block unchanged, on its own port (every row's baseline)", "none",
-                   "none", unchanged)
+                   "none", unchanged, gzip_routes=True)
 
 ABLATIONS = (
     Ablation("null", "nothing changed: a second unchanged copy (the noise floor of this table)", "none",

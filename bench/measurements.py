@@ -73,13 +73,18 @@ def rotated(order, n):
     return order[n % len(order):] + order[:n % len(order)]
 
 
+def wrk_on(setup, route, seconds=DURATION):
+    """wrk on SETUP's port and host, on ROUTE's path and headers."""
+    path, extra = ROUTES[route]
+    return load.wrk(path, SETUPS[setup]["port"], extra, seconds=seconds, host=SETUPS[setup]["host"])
+
+
 def throughput_rounds():
     """wrk on every (setup, route) of MATRIX, ROUNDS times, interleaved; one warm-up run first.
     The ablated copies are not among them: they have pairs of their own (ablation_pairs)."""
     pairs = [(route, setup) for route in ROUTES for setup in MAIN_SETUPS if route in MATRIX[setup]]
     for route, setup in pairs:
-        path, extra = ROUTES[route]
-        load.wrk(path, SETUPS[setup]["port"], extra, seconds=1, host=SETUPS[setup]["host"])
+        wrk_on(setup, route, seconds=1)
     progress(f"warmed up {len(pairs)} setup/route pairs")
     runs = {setup: {route: [] for route in MATRIX[setup]} for setup in MAIN_SETUPS}
     for n in range(ROUNDS):
@@ -87,8 +92,7 @@ def throughput_rounds():
             for setup in rotated(MAIN_SETUPS, n):
                 if route not in MATRIX[setup]:
                     continue
-                path, extra = ROUTES[route]
-                r = load.wrk(path, SETUPS[setup]["port"], extra, host=SETUPS[setup]["host"])
+                r = wrk_on(setup, route)
                 runs[setup][route].append(r)
                 progress(f"round {n + 1}/{ROUNDS} {setup:9} {route:16} {r['rps']:9.0f} req/s "
                          f"p99 {r['p99_ms']:.2f} ms")
@@ -124,11 +128,7 @@ def ablation_pairs(pairs=PAIRS, seconds=PAIR_SECONDS, measure=None):
     the two sides of a ratio ran seconds apart and the host's drift, which moves a setup's
     throughput by a third between rounds here, cancels out. Per-pair ratios ablated ÷ unchanged.
     MEASURE(setup, route) -> req/s is wrk unless given."""
-    def wrk_rps(setup, route):
-        path, extra = ROUTES[route]
-        return load.wrk(path, SETUPS[setup]["port"], extra, seconds=seconds, host=SETUPS[setup]["host"])["rps"]
-
-    measure = measure or wrk_rps
+    measure = measure or (lambda setup, route: wrk_on(setup, route, seconds)["rps"])
     out = {}
     for ablation in ABLATIONS:
         for route in MATRIX[ablation.key]:

@@ -216,16 +216,18 @@ def ablation_lines(results, heading="##"):
     if "ablation_pairs" in results:
         pairs = results["settings"].get("ablation_pairs", "")
         seconds = results["settings"].get("ablation_pair_seconds", "")
+        baseline = "unchanged"
         how = (f"measured in {pairs} back-to-back pairs of {seconds} s runs against an unchanged copy on a port "
                "of its own (the order alternating, so that the host's drift between rounds cancels out): its "
                "throughput ÷ the unchanged copy's (median of the per-pair ratios), what the feature costs in "
                "throughput, and the middle half of the per-pair costs (how far one pair lands from the next). "
                "The first row changes nothing: its cost and spread are what noise alone gives")
-        head = "| feature | the role's variable | route | ablated ÷ unchanged | cost of the feature | middle half of the pairs | |"
     else:
+        baseline = "ours"
         how = ("measured in the same interleaved rounds as the setups: its throughput ÷ ours (median of the "
                "per-round ratios), and what the feature costs in throughput")
-        head = "| feature | the role's variable | route | ablated ÷ ours | cost of the feature | middle half of the pairs | |"
+    head = (f"| feature | the role's variable | route | ablated ÷ {baseline} | cost of the feature "
+            "| middle half of the pairs | |")
     lines += ["Each row is a copy of the role's site file with one feature changed, on its own port in front of "
               f"the same Gunicorn, {how}. For a feature the role leaves off the cost is what turning it on "
               "would cost; negative: the feature saves. A default that costs more than "

@@ -252,8 +252,9 @@ def write_seed_and_bare():
 
 def install_ablations():
     """A copy of the role's site file per ablation (bench/ablations.py) and an unchanged one (their
-    baseline), each on its own port and log file in front of ours's Gunicorn, each checked by `nginx -t` before the next (a copy Nginx refuses
-    stops the run with Nginx's message), then one reload."""
+    baseline), each on its own port and log file in front of ours's Gunicorn, each checked by
+    `nginx -t` before the next (a copy Nginx refuses stops the run with Nginx's message), then
+    one reload."""
     site = dexec(NAME, f"cat {SITE_FILE}").stdout
     upstream = dexec(NAME, f"cat {UPSTREAM_FILE}").stdout
     for ablation in (CONTROL, *ABLATIONS):
